@@ -1,0 +1,1 @@
+"""The loop's machinery. Private: use `keel.Runner`."""

@@ -1,0 +1,52 @@
+"""`Agent`: configuration only. Running it is the `Runner`'s job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, cast
+
+from typing_extensions import TypeVar
+
+from keel.events import RunHook
+from keel.limits import RunLimits
+from keel.models.base import Model, ModelSettings
+from keel.tools.tool import Tool, make_tool
+
+__all__ = ["DEFAULT_MODEL", "Agent"]
+
+DEFAULT_MODEL = "local:qwen2.5-0.5b"
+"""The offline default: a local llama.cpp model, no key and no network needed."""
+
+OutputT = TypeVar("OutputT", default=str)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Agent(Generic[OutputT]):
+    """What an agent is: its name, instructions, model, tools, output type and limits.
+
+    `tools` accepts `Tool` objects or plain typed functions (turned into tools here, so
+    a bad signature fails at definition time). `output_type` other than `str` asks the
+    model for JSON matching that type's schema and validates it.
+    """
+
+    name: str
+    instructions: str = ""
+    model: str | Model = DEFAULT_MODEL
+    tools: Sequence[Tool | Callable[..., Any]] = ()
+    output_type: type[OutputT] = cast("type[OutputT]", str)
+    limits: RunLimits = field(default_factory=RunLimits)
+    model_settings: ModelSettings = field(default_factory=ModelSettings)
+    hooks: Sequence[RunHook] = ()
+    tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("an agent needs a non-empty name")
+        tools = tuple(make_tool(t) for t in self.tools)
+        names = [t.name for t in tools]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"agent {self.name!r} has two tools named {duplicates[0]!r}")
+        object.__setattr__(self, "tools", tools)
+        object.__setattr__(self, "tool_map", {t.name: t for t in tools})

@@ -1,0 +1,89 @@
+"""`App`: the agents, tools and settings that `keel chat` and `keel run` serve.
+
+An app is found by a `pkg.module:attribute` path; the attribute may be an `App` or a
+single `Agent`. Without a path the CLI serves Keel's built-in example.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from keel.agent import Agent
+from keel.exceptions import AppLoadError, ConfigurationError
+from keel.memory.session import SessionStore
+from keel.run import Runner
+from keel.settings import data_dir
+
+__all__ = ["DEFAULT_APP", "App", "load_app"]
+
+DEFAULT_APP = "keel.examples.starter:app"
+
+
+@dataclass(kw_only=True)
+class App:
+    """Agents served together, with one session database.
+
+    `database` defaults to `$KEEL_HOME/keel.db` (`~/.keel/keel.db`).
+    """
+
+    agents: Sequence[Agent[Any]]
+    default_agent: str | None = None
+    database: str | Path | None = None
+    description: str = ""
+    _by_name: dict[str, Agent[Any]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.agents:
+            raise ConfigurationError("an App needs at least one agent")
+        self._by_name = {a.name: a for a in self.agents}
+        if self.default_agent is not None and self.default_agent not in self._by_name:
+            raise ConfigurationError(
+                f"default_agent {self.default_agent!r} is not one of {sorted(self._by_name)}"
+            )
+
+    def agent(self, name: str | None = None) -> Agent[Any]:
+        """The named agent, or the default one (the first) when `name` is None."""
+        name = name or self.default_agent or self.agents[0].name
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"no agent named {name!r}; this app has {sorted(self._by_name)}"
+            ) from None
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.database) if self.database else data_dir() / "keel.db"
+
+    @cached_property
+    def session_store(self) -> SessionStore:
+        from keel.storage.sqlite_sessions import SQLiteSessionStore
+
+        return SQLiteSessionStore(self.database_path)
+
+    @cached_property
+    def runner(self) -> Runner:
+        return Runner(session_store=self.session_store)
+
+
+def load_app(path: str = DEFAULT_APP) -> App:
+    """Import `pkg.module:attribute` and return it as an App."""
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise AppLoadError(f"app path {path!r} must look like 'package.module:attribute'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AppLoadError(f"cannot import {module_name!r} for app {path!r}: {exc}") from exc
+    target = getattr(module, attribute, None)
+    if isinstance(target, App):
+        return target
+    if isinstance(target, Agent):
+        return App(agents=[target])
+    found = "nothing" if target is None else type(target).__name__
+    raise AppLoadError(f"{path!r} must name an App or an Agent, found {found}")

@@ -1,0 +1,88 @@
+"""The one seam every model provider implements: `Model.request` and `Model.stream`.
+
+A provider translates a `ModelRequest` (normalized messages, tool definitions, an optional
+output schema) into its wire format and the answer back into a `ModelResponse`. The loop
+never sees a wire format, and no provider name is tested outside `keel.models`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from keel.messages import Message, ModelResponse
+
+__all__ = [
+    "Model",
+    "ModelRequest",
+    "ModelSettings",
+    "ModelStreamEvent",
+    "OutputSchema",
+    "TextDelta",
+    "ToolDefinition",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDefinition:
+    """What a model is told about a tool: name, description, JSON schema of arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSchema:
+    """Asks the model to answer with JSON matching `schema` (always a JSON object)."""
+
+    name: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """Sampling settings; `None` leaves the provider's default."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    messages: Sequence[Message]
+    tools: Sequence[ToolDefinition] = ()
+    output_schema: OutputSchema | None = None
+    settings: ModelSettings = field(default_factory=ModelSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of assistant text as it is generated."""
+
+    text: str
+
+
+ModelStreamEvent = TextDelta | ModelResponse
+"""A stream yields text deltas and ends with exactly one `ModelResponse`."""
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A chat model. Implement both methods; `stream` ends with the full response."""
+
+    @property
+    def name(self) -> str:
+        """The model's name as reported in traces, e.g. `qwen2.5-0.5b`."""
+        ...
+
+    @property
+    def provider(self) -> str:
+        """The provider's name as reported in traces, e.g. `local`."""
+        ...
+
+    async def request(self, request: ModelRequest) -> ModelResponse: ...
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]: ...

@@ -1,0 +1,5 @@
+"""Observability: OpenTelemetry spans for runs, model calls and tool calls."""
+
+from keel.observability.tracing import TracingHook
+
+__all__ = ["TracingHook"]
