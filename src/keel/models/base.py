@@ -7,7 +7,7 @@ never sees a wire format, and no provider name is tested outside `keel.models`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,6 +19,8 @@ __all__ = [
     "ModelSettings",
     "ModelStreamEvent",
     "OutputSchema",
+    "ProgressCallback",
+    "SupportsPrepare",
     "TextDelta",
     "ToolDefinition",
 ]
@@ -86,3 +88,18 @@ class Model(Protocol):
     async def request(self, request: ModelRequest) -> ModelResponse: ...
 
     def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]: ...
+
+
+ProgressCallback = Callable[[str, float | None], None]
+"""Called with a stage description and a fraction done (None when unknown)."""
+
+
+@runtime_checkable
+class SupportsPrepare(Protocol):
+    """A model with slow one-time setup (assembling weights, loading them into memory).
+
+    Callers that can show progress — the CLI — call `prepare` up front; otherwise the
+    first request prepares the model silently. Blocking; safe to call more than once.
+    """
+
+    def prepare(self, progress: ProgressCallback | None = None) -> None: ...
