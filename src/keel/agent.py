@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, cast
+from typing import Any, Generic
 
 from typing_extensions import TypeVar
 
@@ -34,7 +34,7 @@ class Agent(Generic[OutputT]):
     instructions: str = ""
     model: str | Model = DEFAULT_MODEL
     tools: Sequence[Tool | Callable[..., Any]] = ()
-    output_type: type[OutputT] = cast("type[OutputT]", str)
+    output_type: type[OutputT] = str  # pyright: ignore[reportAssignmentType]
     limits: RunLimits = field(default_factory=RunLimits)
     model_settings: ModelSettings = field(default_factory=ModelSettings)
     hooks: Sequence[RunHook] = ()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from keel.agent import Agent
 from keel.exceptions import AppLoadError, ConfigurationError
@@ -84,6 +84,7 @@ def load_app(path: str = DEFAULT_APP) -> App:
     if isinstance(target, App):
         return target
     if isinstance(target, Agent):
-        return App(agents=[target])
+        agent = cast("Agent[Any]", target)
+        return App(agents=[agent])
     found = "nothing" if target is None else type(target).__name__
     raise AppLoadError(f"{path!r} must name an App or an Agent, found {found}")

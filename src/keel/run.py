@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from keel._run.accounting import UsageAccountant
 from keel._run.loop import LoopState, run_loop
@@ -55,7 +55,7 @@ class Runner:
         deps: Any = None,
     ) -> RunResult[OutputT]:
         """Run to a final answer and return it with usage and the new messages."""
-        async with aclosing(self._drive(agent, input, session_id, deps, False)) as events:
+        async with aclosing(self._drive(agent, input, session_id, deps, streaming=False)) as events:
             async for event in events:
                 if isinstance(event, RunFinished):
                     return event.result
@@ -84,7 +84,7 @@ class Runner:
 
         Text arrives as `TextDelta` events; tool calls as `ToolCallStarted/Finished`.
         """
-        return self._drive(agent, input, session_id, deps, True)
+        return self._drive(agent, input, session_id, deps, streaming=True)
 
     async def _drive(
         self,
@@ -92,8 +92,9 @@ class Runner:
         input: RunInput,
         session_id: str | None,
         deps: Any,
+        *,
         streaming: bool,
-    ) -> AsyncIterator[RunEvent]:
+    ) -> AsyncGenerator[RunEvent]:
         state = await self._prepare(agent, input, session_id, deps)
         ctx = state.context
         hooks = (UsageAccountant(agent.limits), _TRACING, *self.hooks, *agent.hooks)
@@ -175,14 +176,14 @@ async def _notify_failure(hooks: Sequence[RunHook], event: RunFailed) -> None:
 _OUTPUT_SPECS: dict[Any, OutputSpec[Any]] = {}
 
 
-def _output_spec(output_type: Any) -> OutputSpec[Any]:
+def _output_spec(output_type: type[Any]) -> OutputSpec[Any]:
     # Building a TypeAdapter costs ~100 µs; agents reuse a handful of output types.
     try:
         spec = _OUTPUT_SPECS.get(output_type)
     except TypeError:  # an unhashable type expression: build it every time
-        return OutputSpec.for_type(output_type)
+        return OutputSpec[Any].for_type(output_type)
     if spec is None:
-        spec = _OUTPUT_SPECS[output_type] = OutputSpec.for_type(output_type)
+        spec = _OUTPUT_SPECS[output_type] = OutputSpec[Any].for_type(output_type)
     return spec
 
 
@@ -193,8 +194,9 @@ def _input_messages(input: RunInput) -> list[Message]:
         return [Message.user(input)]
     if isinstance(input, Message):
         return [input]
-    if isinstance(input, Sequence) and input and all(isinstance(m, Message) for m in input):
-        return list(input)
+    items: list[object] = list(input) if isinstance(input, Sequence) else []  # pyright: ignore[reportUnnecessaryIsInstance]
+    if items and all(isinstance(m, Message) for m in items):
+        return cast("list[Message]", items)
     raise TypeError(
         "input must be a non-empty str, a Message, or a non-empty sequence of Messages; "
         f"got {type(input).__name__}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pydantic import TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
 from keel.models.base import OutputSchema
 
@@ -36,7 +36,8 @@ class OutputSpec(Generic[T]):
         name = getattr(output_type, "__name__", "output")
         wrapped = schema.get("type") != "object"
         if wrapped:
-            wrapper = create_model(f"{name}_output", **{_WRAP_KEY: (output_type, ...)})
+            fields: dict[str, Any] = {_WRAP_KEY: (output_type, ...)}
+            wrapper: type[BaseModel] = create_model(f"{name}_output", **fields)
             adapter = TypeAdapter(wrapper)
             schema = adapter.json_schema()
         schema.pop("title", None)

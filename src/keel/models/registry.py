@@ -7,6 +7,7 @@ uses (or the `keel.providers` entry-point group, read only when a name is unknow
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from importlib.metadata import entry_points
 
 from keel.exceptions import UnknownModelError
@@ -18,7 +19,6 @@ ProviderFactory = Callable[[str], Model]
 """Builds a model from the part of the model string after `provider:`."""
 
 _providers: dict[str, ProviderFactory] = {}
-_entry_points_loaded = False
 
 
 def register_provider(name: str, factory: ProviderFactory) -> None:
@@ -53,11 +53,9 @@ def infer_model(model: str | Model) -> Model:
     return factory(name)
 
 
+@cache
 def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
+    # Once per process, and only when needed: scanning installed packages costs ms.
     for ep in entry_points(group="keel.providers"):
         _providers.setdefault(ep.name, ep.load())
 

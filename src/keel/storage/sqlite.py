@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,7 +42,7 @@ class SQLiteDatabase:
         self.migrate()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Generator[sqlite3.Connection]:
         """A write transaction: all of it commits, or none of it does."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -54,7 +54,7 @@ class SQLiteDatabase:
             self._conn.execute("COMMIT")
 
     @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
+    def reading(self) -> Generator[sqlite3.Connection]:
         with self._lock:
             yield self._conn
 

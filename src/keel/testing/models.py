@@ -7,6 +7,7 @@ request; `EchoModel` repeats the user (it backs the `test:` model strings).
 from __future__ import annotations
 
 import inspect
+import itertools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
@@ -19,16 +20,14 @@ __all__ = ["EchoModel", "FunctionModel", "Reply", "ScriptedModel", "tool_call"]
 Reply = str | Message | ModelResponse | ToolCallPart | list[ToolCallPart]
 """What a double may answer: text, tool call(s), a whole message or a whole response."""
 
-_call_counter = 0
+_call_ids = itertools.count(1)
 
 
 def tool_call(
     tool_name: str, arguments: dict[str, Any] | None = None, *, call_id: str = ""
 ) -> ToolCallPart:
     """A tool call for a scripted reply; ids are generated when not given."""
-    global _call_counter
-    _call_counter += 1
-    return ToolCallPart(tool_name, arguments or {}, call_id or f"call_{_call_counter}")
+    return ToolCallPart(tool_name, arguments or {}, call_id or f"call_{next(_call_ids)}")
 
 
 def to_response(reply: Reply, model_name: str) -> ModelResponse:

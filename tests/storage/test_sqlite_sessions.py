@@ -1,0 +1,142 @@
+"""SQLite sessions: round trips, unknown ids, atomic turns, migrations, restarts."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from keel import (
+    Agent,
+    InvalidSessionIdError,
+    Message,
+    Runner,
+    SessionError,
+    SessionNotFoundError,
+    SQLiteSessionStore,
+    ToolCallPart,
+    ToolResultPart,
+)
+from keel.storage import SQLiteDatabase
+from keel.testing import ScriptedModel
+
+CONVERSATION = [
+    Message.user("héllo — 你好 👋"),
+    Message.assistant("", tool_calls=[ToolCallPart("lookup", {"id": "A1", "n": [1, 2]}, "c1")]),
+    Message.tool_results([ToolResultPart("c1", "lookup", '{"ok": true}', is_error=False)]),
+    Message.assistant("done"),
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteSessionStore:
+    return SQLiteSessionStore(tmp_path / "sessions.db")
+
+
+async def test_round_trip_keeps_every_part_and_order(store: SQLiteSessionStore) -> None:
+    await store.append("s1", CONVERSATION[:2])
+    await store.append("s1", CONVERSATION[2:])
+    assert await store.load("s1") == CONVERSATION
+
+
+async def test_unknown_session_is_a_clear_error(store: SQLiteSessionStore) -> None:
+    assert not await store.exists("nope")
+    with pytest.raises(SessionNotFoundError, match="no session with id 'nope'"):
+        await store.load("nope")
+    with pytest.raises(SessionNotFoundError):
+        await store.clear("nope")
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "x" * 129, "../etc", "-lead"])
+async def test_invalid_ids_are_refused_before_touching_the_database(
+    store: SQLiteSessionStore, bad: str
+) -> None:
+    with pytest.raises(InvalidSessionIdError):
+        await store.append(bad, CONVERSATION)
+    assert await store.list_ids() == []
+
+
+async def test_non_string_id_is_refused(store: SQLiteSessionStore) -> None:
+    with pytest.raises(InvalidSessionIdError, match="must be a string"):
+        await store.load(123)  # type: ignore[arg-type]
+
+
+async def test_clear_removes_messages(store: SQLiteSessionStore) -> None:
+    await store.append("s1", CONVERSATION)
+    await store.clear("s1")
+    assert not await store.exists("s1")
+    with sqlite3.connect(store.db.path) as conn:
+        assert conn.execute("SELECT count(*) FROM session_messages").fetchone() == (0,)
+
+
+async def test_list_ids_most_recent_first(store: SQLiteSessionStore) -> None:
+    for sid in ["a", "b", "c"]:
+        await store.append(sid, CONVERSATION[:1])
+    await store.append("a", CONVERSATION[1:2])
+    assert (await store.list_ids())[0] == "a"
+    assert await store.list_ids(limit=2) == ["a", "c"]
+
+
+async def test_unserializable_message_writes_nothing(store: SQLiteSessionStore) -> None:
+    bad = Message.assistant("", tool_calls=[ToolCallPart("t", {"x": object()}, "c")])
+    with pytest.raises(Exception):  # noqa: B017 - any serialization error will do
+        await store.append("s1", [Message.user("first"), bad])
+    assert not await store.exists("s1")
+
+
+async def test_corrupt_rows_give_a_session_error(store: SQLiteSessionStore) -> None:
+    await store.append("s1", CONVERSATION[:1])
+    with sqlite3.connect(store.db.path) as conn:
+        conn.execute("UPDATE session_messages SET message = '{\"role\": \"alien\"}'")
+    with pytest.raises(SessionError, match="corrupt"):
+        await store.load("s1")
+
+
+def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    first = SQLiteDatabase(path)
+    version = first.schema_version()
+    first.close()
+    second = SQLiteDatabase(path)  # reopening must not re-run CREATE TABLE
+    assert second.schema_version() == version >= 1
+    with second.reading() as conn:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from keel import Agent, Runner, SQLiteSessionStore
+    from keel.testing import FunctionModel
+
+    def reply(request):
+        users = [m.text for m in request.messages if m.role == "user"]
+        return "seen: " + " | ".join(users)
+
+    store = SQLiteSessionStore(sys.argv[1])
+    agent = Agent(name="a", model=FunctionModel(reply))
+    print(Runner(session_store=store).run_sync(agent, sys.argv[2], session_id="conv").output)
+    """
+)
+
+
+def test_conversation_continues_across_processes(tmp_path: Path) -> None:
+    db = str(tmp_path / "shared.db")
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", WRITER, db, text], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for text in ["my name is Ana", "what is my name?"]
+    ]
+    assert outputs == ["seen: my name is Ana", "seen: my name is Ana | what is my name?"]
+
+
+async def test_runner_with_sqlite_store_saves_whole_turn(store: SQLiteSessionStore) -> None:
+    agent = Agent(name="a", model=ScriptedModel(["hi"]))
+    await Runner(session_store=store).run(agent, "hello", session_id="t1")
+    assert [m.role for m in await store.load("t1")] == ["user", "assistant"]
