@@ -17,8 +17,8 @@ from keel import (
     RunEvent,
     RunFailed,
     RunFinished,
-    Runner,
     RunLimits,
+    Runner,
     RunStarted,
     TextDelta,
     ToolCallFinished,
@@ -115,7 +115,9 @@ async def test_unknown_tool_lists_the_available_ones() -> None:
     model = ScriptedModel([tool_call("delete_everything", {}), "ok"])
     result = await Runner().run(Agent(name="a", model=model, tools=[add]), "x")
     (res,) = tool_results(result)
-    assert res.is_error and "unknown tool 'delete_everything'" in res.content and "add" in res.content
+    assert (
+        res.is_error and "unknown tool 'delete_everything'" in res.content and "add" in res.content
+    )
 
 
 async def test_tool_results_are_cut_to_the_limit() -> None:
@@ -189,7 +191,9 @@ async def test_stream_yields_deltas_tool_events_and_final_result_in_order() -> N
     events = [e async for e in Runner().stream(agent, "1+2")]
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
-    assert kinds.index("ToolCallStarted") < kinds.index("ToolCallFinished") < kinds.index("TextDelta")
+    assert (
+        kinds.index("ToolCallStarted") < kinds.index("ToolCallFinished") < kinds.index("TextDelta")
+    )
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert text == "the sum is 3"
     final = events[-1]

@@ -8,7 +8,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel
 
-from keel import Agent, OutputValidationError, Runner, RunLimits
+from keel import Agent, OutputValidationError, RunLimits, Runner
 from keel.testing import ScriptedModel
 
 
@@ -39,7 +39,11 @@ async def test_dataclass_output() -> None:
 
 @pytest.mark.parametrize(
     ("output_type", "text", "expected"),
-    [(int, '{"result": 7}', 7), (list[str], '{"result": ["a", "b"]}', ["a", "b"]), (bool, '{"result": true}', True)],
+    [
+        (int, '{"result": 7}', 7),
+        (list[str], '{"result": ["a", "b"]}', ["a", "b"]),
+        (bool, '{"result": true}', True),
+    ],
 )
 async def test_non_object_types_are_wrapped_in_an_object(
     output_type: type, text: str, expected: object
@@ -58,7 +62,9 @@ async def test_code_fenced_json_is_accepted() -> None:
 
 
 async def test_malformed_output_is_repaired_with_the_validation_error() -> None:
-    model = ScriptedModel(['{"title": "x", "priority": "urgent"}', '{"title": "x", "priority": "high"}'])
+    model = ScriptedModel(
+        ['{"title": "x", "priority": "urgent"}', '{"title": "x", "priority": "high"}']
+    )
     result = await Runner().run(Agent(name="t", model=model, output_type=Ticket), "x")
     assert result.output.priority == "high"
     repair = model.requests[1].messages[-1]

@@ -17,7 +17,7 @@ def test_unknown_provider_lists_the_known_ones() -> None:
 
 @pytest.mark.parametrize("bad", ["qwen", "local:", ":x"])
 def test_malformed_model_strings_show_the_expected_shape(bad: str) -> None:
-    with pytest.raises(UnknownModelError, match="provider:model|unknown model provider"):
+    with pytest.raises(UnknownModelError, match=r"provider:model|unknown model provider"):
         infer_model(bad)
 
 

@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from keel import Agent, MaxStepsExceeded, Runner, RunLimits, tool
+from keel import Agent, MaxStepsExceeded, RunLimits, Runner, tool
 from keel.observability import TracingHook
 from keel.testing import ScriptedModel, tool_call
 
@@ -53,6 +53,7 @@ async def test_run_model_and_tool_spans_follow_genai_conventions(
     assert chats[0].attributes["gen_ai.provider.name"] == "test"
     assert chats[0].attributes["gen_ai.usage.output_tokens"] == 1
     assert tool_span.attributes is not None and tool_span.attributes["gen_ai.tool.call.id"]
+    assert run.context is not None
     for child in [*chats, tool_span]:
         assert child.parent is not None and child.parent.span_id == run.context.span_id
 
@@ -79,7 +80,9 @@ async def test_session_id_becomes_conversation_id(exporter: InMemorySpanExporter
 
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    runner = Runner(session_store=InMemorySessionStore(), hooks=[TracingHook(provider.get_tracer("t"))])
+    runner = Runner(
+        session_store=InMemorySessionStore(), hooks=[TracingHook(provider.get_tracer("t"))]
+    )
     await runner.run(Agent(name="d", model=ScriptedModel(["ok"])), "x", session_id="conv-7")
     (run,) = by_name(exporter.get_finished_spans(), "invoke_agent")
     assert run.attributes is not None and run.attributes["gen_ai.conversation.id"] == "conv-7"

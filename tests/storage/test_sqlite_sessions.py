@@ -91,7 +91,7 @@ async def test_unserializable_message_writes_nothing(store: SQLiteSessionStore) 
 async def test_corrupt_rows_give_a_session_error(store: SQLiteSessionStore) -> None:
     await store.append("s1", CONVERSATION[:1])
     with sqlite3.connect(store.db.path) as conn:
-        conn.execute("UPDATE session_messages SET message = '{\"role\": \"alien\"}'")
+        conn.execute('UPDATE session_messages SET message = \'{"role": "alien"}\'')
     with pytest.raises(SessionError, match="corrupt"):
         await store.load("s1")
 
