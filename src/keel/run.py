@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
+from functools import cache
 from typing import Any, TypeVar, cast
 
 from keel._run.accounting import UsageAccountant
@@ -23,7 +24,6 @@ from keel.exceptions import ConfigurationError, RunError
 from keel.memory.session import SessionStore, check_session_id
 from keel.messages import Message
 from keel.models.registry import infer_model
-from keel.observability.tracing import TracingHook
 from keel.result import RunResult
 
 __all__ = ["Runner"]
@@ -31,7 +31,14 @@ __all__ = ["Runner"]
 OutputT = TypeVar("OutputT")
 RunInput = str | Message | Sequence[Message]
 
-_TRACING = TracingHook()
+
+
+@cache
+def _default_tracing() -> RunHook:
+    # Imported on the first run, not with keel: OpenTelemetry costs ~20 ms to import.
+    from keel.observability.tracing import TracingHook
+
+    return TracingHook()
 
 
 class Runner:
@@ -97,7 +104,7 @@ class Runner:
     ) -> AsyncGenerator[RunEvent]:
         state = await self._prepare(agent, input, session_id, deps)
         ctx = state.context
-        hooks = (UsageAccountant(agent.limits), _TRACING, *self.hooks, *agent.hooks)
+        hooks = (UsageAccountant(agent.limits), _default_tracing(), *self.hooks, *agent.hooks)
         finished = False
         try:
             started = RunStarted(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from importlib.metadata import entry_points
 
 from keel.exceptions import UnknownModelError
 from keel.models.base import Model
@@ -55,7 +54,9 @@ def infer_model(model: str | Model) -> Model:
 
 @cache
 def _load_entry_points() -> None:
-    # Once per process, and only when needed: scanning installed packages costs ms.
+    # Once per process, and only when needed: importlib.metadata and the scan cost ms.
+    from importlib.metadata import entry_points
+
     for ep in entry_points(group="keel.providers"):
         _providers.setdefault(ep.name, ep.load())
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
-import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 from pydantic.fields import FieldInfo
 
 from keel.context import RunContext
+
+if TYPE_CHECKING:
+    from docstring_parser import Docstring
 from keel.exceptions import ToolDefinitionError
 
 __all__ = ["FunctionSchema", "function_schema"]
@@ -37,6 +39,8 @@ class _ArgsBase(BaseModel):
 
 def function_schema(fn: Callable[..., Any], tool_name: str) -> FunctionSchema:
     """Build the schema of `fn`'s arguments; raises ToolDefinitionError naming the cause."""
+    import docstring_parser  # here, not at import: only tool definitions need it
+
     doc = docstring_parser.parse(inspect.getdoc(fn) or "")
     param_docs = {p.arg_name: p.description or "" for p in doc.params}
     hints = _type_hints(fn, tool_name)
@@ -93,7 +97,7 @@ def _field_info(param: inspect.Parameter, description: str) -> FieldInfo:
     return Field(default, description=description or None)
 
 
-def _description(doc: docstring_parser.Docstring) -> str:
+def _description(doc: Docstring) -> str:
     parts = [doc.short_description or "", doc.long_description or ""]
     return "\n\n".join(p for p in parts if p)
 
