@@ -32,7 +32,6 @@ OutputT = TypeVar("OutputT")
 RunInput = str | Message | Sequence[Message]
 
 
-
 @cache
 def _default_tracing() -> RunHook:
     # Imported on the first run, not with keel: OpenTelemetry costs ~20 ms to import.
