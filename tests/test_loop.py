@@ -238,7 +238,7 @@ async def test_abandoned_stream_reports_failure_to_hooks() -> None:
     async for event in stream:
         if isinstance(event, TextDelta):
             break
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
     assert isinstance(recorder.events[-1], RunFailed)
 
 

@@ -9,6 +9,7 @@ from typing import Any, Generic
 from typing_extensions import TypeVar
 
 from keel.events import RunHook
+from keel.exceptions import ConfigurationError
 from keel.limits import RunLimits
 from keel.models.base import Model, ModelSettings
 from keel.tools.tool import Tool, make_tool
@@ -42,11 +43,11 @@ class Agent(Generic[OutputT]):
 
     def __post_init__(self) -> None:
         if not self.name.strip():
-            raise ValueError("an agent needs a non-empty name")
+            raise ConfigurationError("an agent needs a non-empty name")
         tools = tuple(make_tool(t) for t in self.tools)
         names = [t.name for t in tools]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"agent {self.name!r} has two tools named {duplicates[0]!r}")
+            raise ConfigurationError(f"agent {self.name!r} has two tools named {duplicates[0]!r}")
         object.__setattr__(self, "tools", tools)
         object.__setattr__(self, "tool_map", {t.name: t for t in tools})

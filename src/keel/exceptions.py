@@ -48,7 +48,7 @@ class KeelError(Exception):
     """Root of every error raised by Keel."""
 
 
-class ConfigurationError(KeelError):
+class ConfigurationError(KeelError, ValueError):
     """Keel was set up in a way that cannot work."""
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keel.exceptions import ConfigurationError
+
 __all__ = ["RunLimits"]
 
 
@@ -27,8 +29,10 @@ class RunLimits:
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+            raise ConfigurationError(f"max_steps must be at least 1, got {self.max_steps}")
         if self.max_output_retries < 0:
-            raise ValueError(f"max_output_retries must be >= 0, got {self.max_output_retries}")
+            raise ConfigurationError(
+                f"max_output_retries must be >= 0, got {self.max_output_retries}"
+            )
         if self.max_tool_result_chars < 100:
-            raise ValueError("max_tool_result_chars must be at least 100")
+            raise ConfigurationError("max_tool_result_chars must be at least 100")

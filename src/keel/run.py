@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from functools import cache
 from typing import Any, TypeVar, cast
@@ -85,7 +85,7 @@ class Runner:
         *,
         session_id: str | None = None,
         deps: Any = None,
-    ) -> AsyncIterator[RunEvent]:
+    ) -> AsyncGenerator[RunEvent]:
         """Yield every event as it happens; the last one is `RunFinished` with the result.
 
         Text arrives as `TextDelta` events; tool calls as `ToolCallStarted/Finished`.

@@ -26,7 +26,7 @@ from keel.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
-from keel.exceptions import MaxStepsExceeded, OutputValidationError
+from keel.exceptions import MaxStepsExceeded, ModelError, OutputValidationError
 from keel.messages import Message, ModelResponse
 from keel.models.base import Model, ModelRequest, ToolDefinition
 from keel.models.base import TextDelta as ModelTextDelta
@@ -84,7 +84,7 @@ async def run_loop(state: LoopState, *, streaming: bool) -> AsyncIterator[RunEve
         else:
             response = await state.model.request(request)
         if response is None:
-            raise RuntimeError(f"model {state.model.name!r} ended its stream without a response")
+            raise ModelError(f"model {state.model.name!r} ended its stream without a response")
         state.new_messages.append(response.message)
         yield ModelResponseReceived(ctx, response)
         if response.message.tool_calls:
