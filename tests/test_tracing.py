@@ -86,3 +86,32 @@ async def test_session_id_becomes_conversation_id(exporter: InMemorySpanExporter
     await runner.run(Agent(name="d", model=ScriptedModel(["ok"])), "x", session_id="conv-7")
     (run,) = by_name(exporter.get_finished_spans(), "invoke_agent")
     assert run.attributes is not None and run.attributes["gen_ai.conversation.id"] == "conv-7"
+
+
+GLOBAL_SDK = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from keel import Agent, Runner
+from keel.testing import ScriptedModel
+
+agent = Agent(name="desk", model=ScriptedModel(["a", "b"]))
+Runner().run_sync(agent, "before any SDK")
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+Runner().run_sync(agent, "after")
+print(sorted(s.name for s in exporter.get_finished_spans()))
+"""
+
+
+def test_default_spans_follow_a_globally_configured_sdk_even_if_set_late() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", GLOBAL_SDK], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "['chat scripted', 'invoke_agent desk']"

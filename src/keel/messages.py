@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
 __all__ = [
     "Message",
@@ -59,7 +59,8 @@ class ToolResultPart:
     kind: Literal["tool_result"] = "tool_result"
 
 
-Part = TextPart | ToolCallPart | ToolResultPart
+Part = Annotated[TextPart | ToolCallPart | ToolResultPart, Field(discriminator="kind")]
+"""A message part; `kind` tells them apart (and lets pydantic pick the type in one step)."""
 
 
 @dataclass(frozen=True, slots=True)
