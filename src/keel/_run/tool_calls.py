@@ -7,7 +7,6 @@ the run itself never crashes on them.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +30,8 @@ async def execute_tool_calls(
     """Run the calls concurrently; results come back in the order of `calls`."""
     if len(calls) == 1:  # the common case, without the cost of a task per call
         return [await _execute(calls[0], tools, ctx, max_chars)]
+    import asyncio  # already loaded by whatever runs the event loop; kept off `import keel`
+
     return list(await asyncio.gather(*(_execute(c, tools, ctx, max_chars) for c in calls)))
 
 

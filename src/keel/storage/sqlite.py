@@ -4,7 +4,7 @@ Queries run on the calling thread, not a worker thread: in WAL mode with
 `synchronous=NORMAL` a commit does not fsync, so a session append takes ~70 µs at the
 median — less than the ~160 µs a thread hop costs here. The price is the tail: when the
 WAL reaches 1,000 pages SQLite checkpoints inside a commit, and that commit blocks the
-event loop for milliseconds (p99 0.5–4 ms measured; see BENCHMARKS.md). A lock
+event loop for milliseconds (p99 0.5-4 ms measured; see BENCHMARKS.md). A lock
 serializes use of the one connection; `busy_timeout` makes other processes wait for the
 writer instead of failing.
 """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import re
 from collections.abc import Callable
@@ -51,6 +50,8 @@ class Tool:
             return await self.function(**arguments)
         if self.run_in_thread:
             # A blocking tool must not stall every other run on the event loop.
+            import asyncio  # here: asyncio costs ~20 ms of `import keel`, and is loaded by now
+
             return await asyncio.to_thread(self.function, **arguments)
         return self.function(**arguments)
 
