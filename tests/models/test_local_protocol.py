@@ -137,12 +137,32 @@ def test_output_schema_without_tools_constrains_the_plain_request() -> None:
     }
 
 
-def test_the_reply_request_with_tools_is_unconstrained_and_shares_the_prefix() -> None:
-    req = request(Message.user("where is A-1?"), tools=[LOOKUP])
+def test_the_reply_request_with_tools_is_unconstrained_prose_without_the_catalog() -> None:
+    call = ToolCallPart("lookup", {"order_id": "A-1"}, "c1")
+    req = request(
+        Message.user("where is A-1?"),
+        Message.assistant(tool_calls=[call]),
+        Message.tool_results([ToolResultPart("c1", "lookup", "shipped")]),
+        tools=[LOOKUP],
+    )
     reply = protocol.chat_payload(req)
-    decision = protocol.decision_payload(req)
     assert "response_format" not in reply
-    assert decision["messages"][0] == reply["messages"][0]  # same system message: cached
+    text = json.dumps(reply["messages"])
+    assert "You have access to these tools" not in text and '"action"' not in text
+    assert reply["messages"][-2]["content"] == "(I looked this up with lookup(order_id='A-1').)"
+    assert reply["messages"][-1]["content"].endswith("Do not write JSON and do not mention tools.")
+
+
+def test_the_decision_is_greedy_unless_the_agent_sets_a_temperature() -> None:
+    req = request(Message.user("where is A-1?"), tools=[LOOKUP])
+    assert protocol.decision_payload(req)["temperature"] == 0.0
+    warm = request(Message.user("x"), tools=[LOOKUP], settings=ModelSettings(temperature=0.7))
+    assert protocol.decision_payload(warm)["temperature"] == 0.7
+
+
+def test_the_decision_request_asks_for_the_envelope() -> None:
+    req = request(Message.user("where is A-1?"), tools=[LOOKUP])
+    decision = protocol.decision_payload(req)
     assert decision["messages"][-1]["content"].startswith("where is A-1?\n\n")
     assert '{"action": "reply"}' in decision["messages"][-1]["content"]
     assert decision["response_format"]["json_schema"]["name"] == "decision"

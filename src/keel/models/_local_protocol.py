@@ -4,9 +4,13 @@ Why a decision envelope: a 0.5B model is weak at deciding *whether* to call a to
 fills a JSON schema reliably under grammar-constrained decoding. So with tools, the first
 request asks for a constrained envelope — `{"action": "reply"}` (or `{"action": "final",
 "output": …}` given an output schema) or a `{"action": "call", "tool": <name>,
-"arguments": …}` branch per tool — and arguments come out valid by construction. A reply
-is then written by a second, unconstrained request, which is what streams; llama.cpp's
-prompt cache makes the shared prefix cheap.
+"arguments": …}` branch per tool — and arguments come out valid by construction. The
+decision is greedy (temperature 0 unless the agent sets one): with sampling the
+starter's order questions went unanswered by tools. A reply is then written by a second,
+unconstrained request, which is what streams. That request shows no tool catalog and no
+envelopes — earlier calls appear as prose — because with them in view the model answered
+in envelope JSON instead of sentences; the price is a fresh prefill instead of a cached
+prefix (~1-2 s on 2 cores for the starter's prompt).
 
 Why plain text rendering: native `tools` and `role: tool` depend on each GGUF's chat
 template. Tool calls rendered as assistant JSON and results as user text work with any
@@ -58,6 +62,10 @@ _DECIDE = (
 )
 _NO_TOOL = "If no tool applies, or a tool result above already answers it"
 _DECIDE_REPLY = f'{_NO_TOOL}: {{"action": "reply"}}.'
+_REPLY = (
+    "Now answer the user directly in a few plain sentences, using the tool results above "
+    "if there are any. Do not write JSON and do not mention tools."
+)
 _DECIDE_FINAL = f'{_NO_TOOL}, give the final answer: {{"action": "final", "output": {{...}}}}.'
 
 
@@ -71,8 +79,17 @@ class Completion:
 
 
 def chat_payload(request: ModelRequest) -> Payload:
-    """An unconstrained request (JSON-constrained when there is an output schema, no tools)."""
-    payload: Payload = {"messages": render_messages(request), **_sampling(request.settings)}
+    """An unconstrained request (JSON-constrained when there is an output schema, no tools).
+
+    With tools this is the answer written after a "reply" decision: the model sees no tool
+    catalog and no JSON envelopes, only prose, or it imitates them and answers in JSON.
+    """
+    if request.tools:
+        messages = render_messages(request, for_reply=True)
+        _append_merged(messages, {"role": "user", "content": _REPLY})
+    else:
+        messages = render_messages(request)
+    payload: Payload = {"messages": messages, **_sampling(request.settings)}
     schema = request.output_schema
     if schema is not None and not request.tools:
         payload["response_format"] = _response_format(schema.name, schema.schema)
@@ -87,6 +104,8 @@ def decision_payload(request: ModelRequest) -> Payload:
     return {
         "messages": messages,
         "response_format": _response_format("decision", decision_schema(request)),
+        # The decision is a classification: greedy unless the agent asks for a temperature.
+        "temperature": 0.0,
         **_sampling(request.settings),
     }
 
@@ -193,33 +212,42 @@ def _call_id() -> str:
     return f"call_{uuid.uuid4().hex[:16]}"
 
 
-def render_messages(request: ModelRequest) -> list[ChatMessage]:
-    """Chat messages any template accepts: one system message first, roles alternating."""
+def render_messages(request: ModelRequest, *, for_reply: bool = False) -> list[ChatMessage]:
+    """Chat messages any template accepts: one system message first, roles alternating.
+
+    `for_reply` leaves out the tool catalog and shows earlier tool calls as prose.
+    """
     system = [m.text for m in request.messages if m.role == "system" and m.text]
     if request.output_schema is not None:
         schema = json.dumps(_strip_titles(request.output_schema.schema), ensure_ascii=False)
         system.append(f"Your final answer is a JSON object matching this schema: {schema}")
-    if request.tools:
+    if request.tools and not for_reply:
         system.append(tool_catalog(request.tools))
     rendered: list[ChatMessage] = []
     if system:
         rendered.append({"role": "system", "content": "\n\n".join(system)})
     for message in request.messages:
         if message.role != "system":
-            _append_merged(rendered, _render(message))
+            _append_merged(rendered, _render(message, for_reply))
     return rendered
 
 
-def _render(message: Message) -> ChatMessage:
+def _render(message: Message, for_reply: bool) -> ChatMessage:
     if message.role == "assistant":
-        return {"role": "assistant", "content": _assistant_text(message)}
+        return {"role": "assistant", "content": _assistant_text(message, for_reply)}
     return {"role": "user", "content": "\n\n".join(_part_text(p) for p in message.parts)}
 
 
-def _assistant_text(message: Message) -> str:
+def _assistant_text(message: Message, for_reply: bool) -> str:
     pieces = [message.text] if message.text else []
-    pieces += [envelope_json(call) for call in message.tool_calls]
+    show = _call_prose if for_reply else envelope_json
+    pieces += [show(call) for call in message.tool_calls]
     return "\n".join(pieces)
+
+
+def _call_prose(call: ToolCallPart) -> str:
+    arguments = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+    return f"(I looked this up with {call.tool_name}({arguments}).)"
 
 
 def _part_text(part: TextPart | ToolCallPart | ToolResultPart) -> str:
