@@ -11,7 +11,7 @@ from typing_extensions import TypeVar
 from keel.events import RunHook
 from keel.exceptions import ConfigurationError
 from keel.limits import RunLimits
-from keel.models.base import Model, ModelSettings
+from keel.models.base import Model, ModelSettings, ToolDefinition
 from keel.tools.tool import Tool, make_tool
 
 __all__ = ["DEFAULT_MODEL", "Agent"]
@@ -40,6 +40,7 @@ class Agent(Generic[OutputT]):
     model_settings: ModelSettings = field(default_factory=ModelSettings)
     hooks: Sequence[RunHook] = ()
     tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
+    tool_definitions: tuple[ToolDefinition, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -51,3 +52,5 @@ class Agent(Generic[OutputT]):
             raise ConfigurationError(f"agent {self.name!r} has two tools named {duplicates[0]!r}")
         object.__setattr__(self, "tools", tools)
         object.__setattr__(self, "tool_map", {t.name: t for t in tools})
+        # Built once here, not on every run: what the model is told never changes.
+        object.__setattr__(self, "tool_definitions", tuple(t.definition for t in tools))

@@ -26,7 +26,6 @@ __all__ = [
     "Usage",
     "message_to_json",
     "messages_from_json",
-    "messages_to_json",
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -140,10 +139,6 @@ def _message_adapter() -> TypeAdapter[Message]:
 
 def message_to_json(message: Message) -> str:
     return _message_adapter().dump_json(message).decode()
-
-
-def messages_to_json(messages: Sequence[Message]) -> bytes:
-    return _messages_adapter().dump_json(list(messages))
 
 
 def messages_from_json(data: str | bytes) -> list[Message]:

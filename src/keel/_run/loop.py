@@ -28,7 +28,7 @@ from keel.events import (
 )
 from keel.exceptions import MaxStepsExceeded, ModelError, OutputValidationError
 from keel.messages import Message, ModelResponse
-from keel.models.base import Model, ModelRequest, ToolDefinition
+from keel.models.base import Model, ModelRequest
 from keel.models.base import TextDelta as ModelTextDelta
 
 __all__ = ["LoopState", "run_loop"]
@@ -45,17 +45,15 @@ class LoopState:
     output: Any = None
     repairs: int = 0
     prefix: list[Message] = field(default_factory=list[Message])
-    tool_definitions: list[ToolDefinition] = field(default_factory=list[ToolDefinition])
 
     def __post_init__(self) -> None:
         if self.agent.instructions:
             self.prefix = [Message.system(self.agent.instructions)]
-        self.tool_definitions = [t.definition for t in self.agent.tool_map.values()]
 
     def build_request(self) -> ModelRequest:
         return ModelRequest(
             messages=[*self.prefix, *self.history, *self.new_messages],
-            tools=self.tool_definitions,
+            tools=self.agent.tool_definitions,
             output_schema=self.output_spec.schema,
             settings=self.agent.model_settings,
         )
