@@ -19,6 +19,13 @@ EXPECTED = {
     "SessionStore", "TextDelta", "TextPart", "Tool", "ToolCallFinished", "ToolCallPart",
     "ToolCallStarted", "ToolDefinitionError", "ToolResultPart", "UnknownModelError", "Usage",
     "UsageLimitExceeded", "__version__", "infer_model", "load_app", "register_provider", "tool",
+    # the run pipeline: middleware, durable runs, identity, tools beyond functions
+    "Approve", "DecisionError", "FunctionTool", "InMemoryRunStore", "Middleware",
+    "MiddlewareDecision", "ModelCall", "OutputRepairRequested", "PendingAction", "Principal",
+    "Reject", "Respond", "RunBlocked", "RunConflictError", "RunNotFoundError", "RunResumed",
+    "RunState", "RunStateError", "RunStore", "RunSuspended", "SQLiteRunStore",
+    "SchemaTool", "SessionBusyError", "ToolAnnotations", "ToolArgumentsError", "ToolCall",
+    "Toolset",
 }  # fmt: skip
 
 

@@ -10,13 +10,17 @@ from keel.agent import DEFAULT_MODEL, Agent
 from keel.app import App, load_app
 from keel.context import RunContext
 from keel.events import (
+    MiddlewareDecision,
     ModelRequestStarted,
     ModelResponseReceived,
+    OutputRepairRequested,
     RunEvent,
     RunFailed,
     RunFinished,
     RunHook,
+    RunResumed,
     RunStarted,
+    RunSuspended,
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
@@ -24,6 +28,7 @@ from keel.events import (
 from keel.exceptions import (
     AppLoadError,
     ConfigurationError,
+    DecisionError,
     InvalidSessionIdError,
     KeelError,
     LimitExceeded,
@@ -32,9 +37,15 @@ from keel.exceptions import (
     ModelAssetError,
     ModelError,
     OutputValidationError,
+    RunBlocked,
+    RunConflictError,
     RunError,
+    RunNotFoundError,
+    RunStateError,
+    SessionBusyError,
     SessionError,
     SessionNotFoundError,
+    ToolArgumentsError,
     ToolDefinitionError,
     UnknownModelError,
     UsageLimitExceeded,
@@ -49,12 +60,20 @@ from keel.messages import (
     ToolResultPart,
     Usage,
 )
+from keel.middleware import Middleware, ModelCall, Respond, ToolCall
 from keel.models.base import Model, ModelRequest, ModelSettings
 from keel.models.registry import infer_model, register_provider
+from keel.principal import Principal
 from keel.result import RunResult
 from keel.run import Runner
+from keel.runs.pending import Approve, PendingAction, Reject
+from keel.runs.state import RunState
+from keel.runs.store import InMemoryRunStore, RunStore
+from keel.storage.sqlite_runs import SQLiteRunStore
 from keel.storage.sqlite_sessions import SQLiteSessionStore
-from keel.tools.tool import Tool, tool
+from keel.tools.base import Tool, ToolAnnotations, Toolset
+from keel.tools.schema_tool import SchemaTool
+from keel.tools.tool import FunctionTool, tool
 
 __version__ = "0.1.0"
 
@@ -63,23 +82,37 @@ __all__ = [
     "Agent",
     "App",
     "AppLoadError",
+    "Approve",
     "ConfigurationError",
+    "DecisionError",
+    "FunctionTool",
+    "InMemoryRunStore",
     "InMemorySessionStore",
     "InvalidSessionIdError",
     "KeelError",
     "LimitExceeded",
     "MaxStepsExceeded",
     "Message",
+    "Middleware",
+    "MiddlewareDecision",
     "MissingExtraError",
     "Model",
     "ModelAssetError",
+    "ModelCall",
     "ModelError",
     "ModelRequest",
     "ModelRequestStarted",
     "ModelResponse",
     "ModelResponseReceived",
     "ModelSettings",
+    "OutputRepairRequested",
     "OutputValidationError",
+    "PendingAction",
+    "Principal",
+    "Reject",
+    "Respond",
+    "RunBlocked",
+    "RunConflictError",
     "RunContext",
     "RunError",
     "RunEvent",
@@ -87,21 +120,34 @@ __all__ = [
     "RunFinished",
     "RunHook",
     "RunLimits",
+    "RunNotFoundError",
     "RunResult",
+    "RunResumed",
     "RunStarted",
+    "RunState",
+    "RunStateError",
+    "RunStore",
+    "RunSuspended",
     "Runner",
+    "SQLiteRunStore",
     "SQLiteSessionStore",
+    "SchemaTool",
+    "SessionBusyError",
     "SessionError",
     "SessionNotFoundError",
     "SessionStore",
     "TextDelta",
     "TextPart",
     "Tool",
+    "ToolAnnotations",
+    "ToolArgumentsError",
+    "ToolCall",
     "ToolCallFinished",
     "ToolCallPart",
     "ToolCallStarted",
     "ToolDefinitionError",
     "ToolResultPart",
+    "Toolset",
     "UnknownModelError",
     "Usage",
     "UsageLimitExceeded",

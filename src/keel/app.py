@@ -11,13 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from keel.agent import Agent
 from keel.exceptions import AppLoadError, ConfigurationError
 from keel.memory.session import SessionStore
+from keel.middleware import Middleware
 from keel.run import Runner
+from keel.runs.store import RunStore
 from keel.settings import data_dir
+
+if TYPE_CHECKING:
+    from keel.storage.sqlite import SQLiteDatabase
 
 __all__ = ["DEFAULT_APP", "App", "load_app"]
 
@@ -26,7 +31,7 @@ DEFAULT_APP = "keel.examples.starter:app"
 
 @dataclass(kw_only=True)
 class App:
-    """Agents served together, with one session database.
+    """Agents served together, with one database for their sessions and runs.
 
     `database` defaults to `$KEEL_HOME/keel.db` (`~/.keel/keel.db`).
     """
@@ -35,6 +40,8 @@ class App:
     default_agent: str | None = None
     database: str | Path | None = None
     description: str = ""
+    middleware: Sequence[Middleware] = ()
+    """Wraps every run of every agent, outside each agent's own middleware."""
     _by_name: dict[str, Agent[Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -61,14 +68,33 @@ class App:
         return Path(self.database) if self.database else data_dir() / "keel.db"
 
     @cached_property
+    def _database(self) -> SQLiteDatabase:
+        from keel.storage.sqlite import SQLiteDatabase
+
+        return SQLiteDatabase(self.database_path)
+
+    @cached_property
     def session_store(self) -> SessionStore:
         from keel.storage.sqlite_sessions import SQLiteSessionStore
 
-        return SQLiteSessionStore(self.database_path)
+        return SQLiteSessionStore(self._database)
+
+    @cached_property
+    def run_store(self) -> RunStore:
+        """Durable runs, in the same database as the sessions."""
+        from keel.storage.sqlite_runs import SQLiteRunStore
+
+        return SQLiteRunStore(self._database)
 
     @cached_property
     def runner(self) -> Runner:
-        return Runner(session_store=self.session_store)
+        """Sessions and durable runs in the app's database; resumes find its agents."""
+        return Runner(
+            session_store=self.session_store,
+            run_store=self.run_store,
+            middleware=self.middleware,
+            agents=self.agents,
+        )
 
 
 def load_app(path: str = DEFAULT_APP) -> App:

@@ -1,4 +1,4 @@
-"""`RunContext`: what one run knows about itself, shared with tools and hooks."""
+"""`RunContext`: what one run knows about itself, shared with tools, hooks and middleware."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keel.messages import Usage
+from keel.principal import ANONYMOUS, Principal
 
 __all__ = ["RunContext"]
 
@@ -15,7 +16,9 @@ class RunContext:
     """State of one run. Tools receive it by declaring a `RunContext` parameter.
 
     `deps` carries whatever the application passes to `Runner.run(deps=…)`: a database
-    handle, the current user. `usage` is kept current by the usage-accounting hook.
+    handle, a client. `principal` is who the run acts for. `usage` is kept current as the
+    run goes. Inside a tool call, `tool_call_id` names the call and `idempotency_key` is
+    stable for it across retries and resumes: pass it to any system that can deduplicate.
     """
 
     run_id: str
@@ -24,3 +27,15 @@ class RunContext:
     deps: Any = None
     step: int = 0
     usage: Usage = field(default_factory=Usage)
+    principal: Principal = ANONYMOUS
+    parent_run_id: str | None = None
+    tool_call_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict[str, Any])
+    """Middleware scratch space that is stored with the run (JSON values only)."""
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """`run_id/step/call id` inside a tool call; None outside one."""
+        if self.tool_call_id is None:
+            return None
+        return f"{self.run_id}/{self.step}/{self.tool_call_id}"

@@ -1,39 +1,47 @@
 """The lifecycle seam: every run emits these events, in order, to every `RunHook`.
 
-One mechanism serves two audiences. `Runner.stream` yields the events to the caller;
-hooks (usage accounting, tracing, and later guardrails, budgets, memory) receive the
-same events without the loop knowing they exist. A hook that raises aborts the run with
-its exception — that is how a guardrail or budget says no.
+Events are the read-only observation channel: `Runner.stream` yields them to the
+caller, hooks (tracing, metrics, logs) receive the same ones. Deciding — transforming,
+denying, suspending — is middleware's job (`keel.middleware`); a hook that raises still
+aborts the run, but cannot do anything gentler. Every event carries `at`, the wall-clock
+time (`time.time()`) it was made.
 
-Order for one run::
+Order for one run (or one resumed segment of it)::
 
-    RunStarted
+    RunStarted | RunResumed
       (ModelRequestStarted → TextDelta* → ModelResponseReceived
-       → (ToolCallStarted → ToolCallFinished)*)*      one block per step
-    RunFinished | RunFailed
+       → (ToolCallStarted* → ToolCallFinished* MiddlewareDecision*)
+       → OutputRepairRequested?)*                      one block per step
+    RunSuspended? → RunFinished | RunFailed
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from keel.context import RunContext
 from keel.messages import Message, ModelResponse, ToolCallPart, ToolResultPart
 from keel.models.base import ModelRequest
+from keel.runs.pending import Decision, PendingAction
 
 if TYPE_CHECKING:
     from keel.result import RunResult
 
 __all__ = [
+    "MiddlewareDecision",
     "ModelRequestStarted",
     "ModelResponseReceived",
+    "OutputRepairRequested",
     "RunEvent",
     "RunFailed",
     "RunFinished",
     "RunHook",
+    "RunResumed",
     "RunStarted",
+    "RunSuspended",
     "TextDelta",
     "ToolCallFinished",
     "ToolCallStarted",
@@ -46,6 +54,7 @@ class RunStarted:
     input: Sequence[Message]
     model_name: str
     provider: str
+    at: float = field(default_factory=time.time, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,7 @@ class ModelRequestStarted:
     request: ModelRequest
     model_name: str
     provider: str
+    at: float = field(default_factory=time.time, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +72,21 @@ class TextDelta:
 
     context: RunContext
     text: str
+    at: float = field(default_factory=time.time, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
 class ModelResponseReceived:
     context: RunContext
     response: ModelResponse
+    at: float = field(default_factory=time.time, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
 class ToolCallStarted:
     context: RunContext
     call: ToolCallPart
+    at: float = field(default_factory=time.time, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,22 +94,70 @@ class ToolCallFinished:
     context: RunContext
     call: ToolCallPart
     result: ToolResultPart
+    at: float = field(default_factory=time.time, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
 class RunFinished:
     context: RunContext
     result: RunResult[Any]
+    at: float = field(default_factory=time.time, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
 class RunFailed:
     context: RunContext
     error: BaseException
+    at: float = field(default_factory=time.time, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResumed:
+    """A stored run continues, with the decisions that let it go on."""
+
+    context: RunContext
+    decisions: Mapping[str, Decision]
+    at: float = field(default_factory=time.time, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSuspended:
+    """The run stopped to wait for decisions on `pending`; `RunFinished` follows."""
+
+    context: RunContext
+    pending: Sequence[PendingAction]
+    status: str
+    at: float = field(default_factory=time.time, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class MiddlewareDecision:
+    """A middleware denied, suspended, short-circuited or transformed a call."""
+
+    context: RunContext
+    middleware: str
+    kind: str
+    detail: str
+    tool_call_id: str | None = None
+    at: float = field(default_factory=time.time, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRepairRequested:
+    """The final answer failed validation; the model is asked again with `problem`."""
+
+    context: RunContext
+    problem: str
+    raw_output: str
+    at: float = field(default_factory=time.time, kw_only=True)
 
 
 RunEvent = (
     RunStarted
+    | RunResumed
+    | RunSuspended
+    | MiddlewareDecision
+    | OutputRepairRequested
     | ModelRequestStarted
     | TextDelta
     | ModelResponseReceived

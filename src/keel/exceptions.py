@@ -14,10 +14,17 @@ The tree::
     │   ├── LimitExceeded           a bound of the loop was hit
     │   │   ├── MaxStepsExceeded
     │   │   └── UsageLimitExceeded
-    │   └── OutputValidationError   the model's output stayed invalid after repairs
+    │   ├── OutputValidationError   the model's output stayed invalid after repairs
+    │   ├── RunBlocked              a middleware refused the run with a reply
+    │   ├── RunNotFoundError        an unknown run id (or one of another tenant)
+    │   ├── RunConflictError        the run or its session is busy, or not in a resumable state
+    │   ├── DecisionError           a resume decision that does not fit the run's pending actions
+    │   └── RunStateError           a run state that cannot be stored or read back
+    ├── ToolArgumentsError          a tool's arguments failed validation (said to the model)
     └── SessionError
         ├── SessionNotFoundError    an unknown session id
-        └── InvalidSessionIdError   a session id that cannot be stored
+        ├── InvalidSessionIdError   a session id that cannot be stored
+        └── SessionBusyError        another run is using the session right now
 
 Messages name the fix, not just the fault.
 """
@@ -27,6 +34,7 @@ from __future__ import annotations
 __all__ = [
     "AppLoadError",
     "ConfigurationError",
+    "DecisionError",
     "InvalidSessionIdError",
     "KeelError",
     "LimitExceeded",
@@ -35,9 +43,15 @@ __all__ = [
     "ModelAssetError",
     "ModelError",
     "OutputValidationError",
+    "RunBlocked",
+    "RunConflictError",
     "RunError",
+    "RunNotFoundError",
+    "RunStateError",
+    "SessionBusyError",
     "SessionError",
     "SessionNotFoundError",
+    "ToolArgumentsError",
     "ToolDefinitionError",
     "UnknownModelError",
     "UsageLimitExceeded",
@@ -125,3 +139,47 @@ class SessionNotFoundError(SessionError, LookupError):
 
 class InvalidSessionIdError(SessionError, ValueError):
     """A session id is empty, too long, or uses characters outside the allowed set."""
+
+
+class SessionBusyError(SessionError, RuntimeError):
+    """Another run holds the session; runs on one session never interleave."""
+
+    def __init__(self, session_id: str, run_id: str) -> None:
+        super().__init__(
+            f"session {session_id!r} is busy with run {run_id!r}; wait for it to finish "
+            "and send the message again (turns on one session run one at a time)"
+        )
+        self.session_id = session_id
+        self.run_id = run_id
+
+
+class RunBlocked(RunError):
+    """A middleware refused the run and chose what the user is told (`reply`)."""
+
+    def __init__(self, message: str, *, reply: str) -> None:
+        super().__init__(message)
+        self.reply = reply
+
+
+class RunNotFoundError(RunError, LookupError):
+    """No run has this id, for this tenant."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run with id {run_id!r}; list runs with `keel runs`")
+        self.run_id = run_id
+
+
+class RunConflictError(RunError):
+    """The run is not in a state that allows this, or another process got there first."""
+
+
+class DecisionError(RunError, ValueError):
+    """A decision names an unknown pending action, or a principal not allowed to decide."""
+
+
+class RunStateError(RunError):
+    """A run's state cannot be written (names the field) or read back (names the fix)."""
+
+
+class ToolArgumentsError(KeelError, ValueError):
+    """A tool call's arguments do not match the tool's schema; the message lists each field."""

@@ -1,20 +1,29 @@
-"""`RunResult`: what a finished run returns."""
+"""`RunResult`: what a run returns — finished, or stopped to wait for people."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from keel.messages import Message, Usage
+from keel.runs.pending import PendingAction
 
-__all__ = ["RunResult"]
+__all__ = ["ResultStatus", "RunResult"]
 
 OutputT = TypeVar("OutputT")
+
+ResultStatus = Literal["completed", "suspended", "needs_attention"]
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult(Generic[OutputT]):
-    """The validated output plus everything needed to audit or continue the run."""
+    """The validated output plus everything needed to audit or continue the run.
+
+    `status` is `completed` (`output` holds the answer), `suspended` (the run waits for a
+    decision on each of `pending`; continue it with `Runner.resume`), or `needs_attention`
+    (a tool call may or may not have happened; a person must decide, see `pending`).
+    `output` is None unless completed.
+    """
 
     output: OutputT
     run_id: str
@@ -26,6 +35,8 @@ class RunResult(Generic[OutputT]):
     """Messages loaded from the session before the run."""
     usage: Usage
     steps: int
+    status: ResultStatus = "completed"
+    pending: tuple[PendingAction, ...] = ()
 
     @property
     def messages(self) -> tuple[Message, ...]:

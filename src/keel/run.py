@@ -1,77 +1,72 @@
-"""`Runner`: runs an agent — `run`, `run_sync` and `stream` — and nothing more.
-
-It resolves the model, loads the session, drives the loop in `keel._run`, hands every
-event to the hooks (usage accounting and tracing first, then the runner's and the
-agent's own), and saves the turn only when the run succeeds: a failed run writes nothing.
+"""`Runner`: runs an agent — `run`, `run_sync`, `stream` — and continues stored runs
+with `resume`. It wires the stores and middleware, drives the loop in `keel._run`, hands
+every event to the hooks, and settles the end of a run: a completed run's turn goes to
+the session (once), a suspended one waits in the run store, a failed one writes nothing
+to the session.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
-from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from keel._run.accounting import UsageAccountant
-from keel._run.loop import LoopState, run_loop
-from keel._run.output import OutputSpec
+from keel._run.finish import Settler, result_of
+from keel._run.locks import SessionLocks
+from keel._run.prepare import RunInput, Wiring
+from keel._run.starts import Start, new_start, resume_start
 from keel.agent import Agent
 from keel.context import RunContext
-from keel.events import RunEvent, RunFailed, RunFinished, RunHook, RunStarted
-from keel.exceptions import ConfigurationError, RunError, SessionNotFoundError
-from keel.limits import RunLimits
+from keel.events import RunEvent, RunFinished, RunHook
+from keel.exceptions import RunError
 from keel.memory.session import SessionStore
-from keel.messages import Message
-from keel.models.registry import infer_model
+from keel.middleware import Middleware
+from keel.principal import ANONYMOUS, Principal
 from keel.result import RunResult
+from keel.runs.pending import Decision, PendingAction
+from keel.runs.state import RunState
+from keel.runs.store import InMemoryRunStore, RunStore
 
-__all__ = ["Runner"]
+__all__ = ["DecisionPolicy", "Runner"]
 
 OutputT = TypeVar("OutputT")
-RunInput = str | Message | Sequence[Message]
+
+DecisionPolicy = Callable[[Principal, PendingAction, RunState], bool]
+"""Whether a principal may decide a pending action. Tenants are already kept apart."""
 
 
-def _new_run_id() -> str:
-    return os.urandom(16).hex()  # as unique as uuid4().hex, at a fifth of the cost
-
-
-def _builtin_hooks(limits: RunLimits) -> tuple[RunHook, ...]:
-    """Usage accounting always; spans only once an OpenTelemetry SDK is installed.
-
-    Checked per run (~0.3 µs), so an SDK configured after the first run is still seen;
-    without one, span calls would be no-ops costing a quarter of the loop's overhead.
-    """
-    accountant = UsageAccountant(limits)
-    if not _tracing_configured():
-        return (accountant,)
-    return (accountant, _default_tracing())
-
-
-def _tracing_configured() -> bool:
-    from opentelemetry import trace
-
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
-
-
-@cache
-def _default_tracing() -> RunHook:
-    from keel.observability.tracing import TracingHook
-
-    return TracingHook()
+def _anyone_in_tenant(principal: Principal, pending: PendingAction, state: RunState) -> bool:
+    return True
 
 
 class Runner:
     """Runs agents. Share one runner per process; it holds no per-run state.
 
-    `session_store` is where `session_id` conversations live; `hooks` see every run.
+    `session_store` keeps conversations; `run_store` keeps runs durable (checkpointed at
+    every step, resumable from any process sharing it — without one, a run is stored
+    only if it suspends, in memory). `middleware` wraps every run (outermost first);
+    `hooks` observe every event. `agents` are the ones `resume` can continue by name
+    (agents this runner has run are remembered too). `can_decide` says who may approve.
     """
 
     def __init__(
-        self, *, session_store: SessionStore | None = None, hooks: Sequence[RunHook] = ()
+        self,
+        *,
+        session_store: SessionStore | None = None,
+        run_store: RunStore | None = None,
+        hooks: Sequence[RunHook] = (),
+        middleware: Sequence[Middleware] = (),
+        agents: Sequence[Agent[Any]] = (),
+        can_decide: DecisionPolicy = _anyone_in_tenant,
     ) -> None:
         self.session_store = session_store
+        self.run_store: RunStore = run_store or InMemoryRunStore()
+        self.durable = run_store is not None
         self.hooks = tuple(hooks)
+        self.middleware = tuple(middleware)
+        self.can_decide = can_decide
+        self._agents: dict[str, Agent[Any]] = {a.name: a for a in agents}
+        self._locks = SessionLocks()
 
     async def run(
         self,
@@ -80,13 +75,25 @@ class Runner:
         *,
         session_id: str | None = None,
         deps: Any = None,
+        run_id: str | None = None,
+        principal: Principal | None = None,
+        parent_run_id: str | None = None,
     ) -> RunResult[OutputT]:
-        """Run to a final answer and return it with usage and the new messages."""
-        async with aclosing(self._drive(agent, input, session_id, deps, streaming=False)) as events:
-            async for event in events:
-                if isinstance(event, RunFinished):
-                    return event.result
-        raise RunError("the run ended without a result")  # unreachable by construction
+        """Run to a final answer, or until the run suspends (see `RunResult.status`).
+
+        With a `run_id` that is already stored, nothing runs again: the stored outcome
+        is returned (a client retrying a request gets the same run).
+        """
+        start = self._new(
+            agent,
+            input,
+            session_id=session_id,
+            deps=deps,
+            run_id=run_id,
+            principal=principal,
+            parent_run_id=parent_run_id,
+        )
+        return await self._result(start, streaming=False)
 
     def run_sync(
         self,
@@ -95,11 +102,16 @@ class Runner:
         *,
         session_id: str | None = None,
         deps: Any = None,
+        run_id: str | None = None,
+        principal: Principal | None = None,
     ) -> RunResult[OutputT]:
         """`run` for code without an event loop; not callable from inside one."""
         import asyncio  # not at module level: it is ~20 ms of `import keel`
 
-        return asyncio.run(self.run(agent, input, session_id=session_id, deps=deps))
+        run = self.run(
+            agent, input, session_id=session_id, deps=deps, run_id=run_id, principal=principal
+        )
+        return asyncio.run(run)
 
     def stream(
         self,
@@ -108,125 +120,120 @@ class Runner:
         *,
         session_id: str | None = None,
         deps: Any = None,
+        run_id: str | None = None,
+        principal: Principal | None = None,
+        parent_run_id: str | None = None,
     ) -> AsyncGenerator[RunEvent]:
         """Yield every event as it happens; the last one is `RunFinished` with the result.
 
         Text arrives as `TextDelta` events; tool calls as `ToolCallStarted/Finished`.
         """
-        return self._drive(agent, input, session_id, deps, streaming=True)
+        start = self._new(
+            agent,
+            input,
+            session_id=session_id,
+            deps=deps,
+            run_id=run_id,
+            principal=principal,
+            parent_run_id=parent_run_id,
+        )
+        return self._drive(start, streaming=True)
 
-    async def _drive(
+    async def resume(
+        self,
+        run_id: str,
+        *,
+        decisions: Mapping[str, Decision] | None = None,
+        principal: Principal | None = None,
+        deps: Any = None,
+    ) -> RunResult[Any]:
+        """Continue a stored run: record `decisions` (pending id → `Approve()` or
+        `Reject(reason)`), then run on if nothing is left undecided; a run whose process
+        died continues from its last checkpoint. Exactly one of racing resumes wins."""
+        return await self._result(self._resume(run_id, decisions, principal, deps), False)
+
+    def stream_resume(
+        self,
+        run_id: str,
+        *,
+        decisions: Mapping[str, Decision] | None = None,
+        principal: Principal | None = None,
+        deps: Any = None,
+    ) -> AsyncGenerator[RunEvent]:
+        """`resume`, yielding events as `stream` does."""
+        return self._drive(self._resume(run_id, decisions, principal, deps), streaming=True)
+
+    async def get_run(self, run_id: str, *, principal: Principal | None = None) -> RunState:
+        """The stored state of a run of the principal's tenant; RunNotFoundError if none."""
+        tenant = (principal or ANONYMOUS).tenant_id
+        return await self.run_store.load(run_id, tenant_id=tenant)
+
+    def remember(self, agent: Agent[Any]) -> None:
+        """Let `resume` find `agent` by name."""
+        self._agents[agent.name] = agent
+
+    def _new(
         self,
         agent: Agent[Any],
         input: RunInput,
+        *,
         session_id: str | None,
         deps: Any,
-        *,
-        streaming: bool,
-    ) -> AsyncGenerator[RunEvent]:
-        state = await self._prepare(agent, input, session_id, deps)
-        ctx = state.context
-        hooks = (*_builtin_hooks(agent.limits), *self.hooks, *agent.hooks)
-        finished = False
-        try:
-            started = RunStarted(
-                ctx, tuple(state.new_messages), state.model.name, state.model.provider
-            )
-            yield await _notify(hooks, started)
-            async for event in run_loop(state, streaming=streaming):
-                yield await _notify(hooks, event)
-            result = await self._finish(state)
-            finished = True
-            yield await _notify(hooks, RunFinished(ctx, result))
-        except BaseException as error:
-            if not finished:
-                await _notify_failure(hooks, RunFailed(ctx, error))
-            raise
-
-    async def _prepare(
-        self, agent: Agent[Any], input: RunInput, session_id: str | None, deps: Any
-    ) -> LoopState:
-        new_messages = _input_messages(input)
-        history = await self._load_history(session_id)
-        ctx = RunContext(_new_run_id(), agent.name, session_id, deps)
-        return LoopState(
-            agent=agent,
-            model=infer_model(agent.model),
-            context=ctx,
-            output_spec=_output_spec(agent.output_type),
-            history=history,
-            new_messages=new_messages,
+        run_id: str | None,
+        principal: Principal | None,
+        parent_run_id: str | None,
+    ) -> Start:
+        self.remember(agent)
+        who = principal or ANONYMOUS
+        return new_start(
+            self,
+            agent,
+            input,
+            session_id=session_id,
+            deps=deps,
+            run_id=run_id,
+            principal=who,
+            parent_run_id=parent_run_id,
         )
 
-    async def _load_history(self, session_id: str | None) -> list[Message]:
-        if session_id is None:
-            return []
-        if self.session_store is None:
-            raise ConfigurationError(
-                "session_id was given but this Runner has no session store; "
-                "create it with Runner(session_store=SQLiteSessionStore(path))"
-            )
-        try:
-            return await self.session_store.load(session_id)
-        except SessionNotFoundError:
-            return []  # a new conversation starts with its first run
+    def _resume(
+        self,
+        run_id: str,
+        decisions: Mapping[str, Decision] | None,
+        principal: Principal | None,
+        deps: Any,
+    ) -> Start:
+        who = principal or ANONYMOUS
+        return resume_start(self, run_id, dict(decisions or {}), who, deps)
 
-    async def _finish(self, state: LoopState) -> RunResult[Any]:
-        ctx = state.context
-        if ctx.session_id is not None and self.session_store is not None:
-            await self.session_store.append(ctx.session_id, state.new_messages)
-        return RunResult(
-            output=state.output,
-            run_id=ctx.run_id,
-            agent_name=ctx.agent_name,
-            session_id=ctx.session_id,
-            new_messages=tuple(state.new_messages),
-            history=tuple(state.history),
-            usage=ctx.usage,
-            steps=ctx.step,
-        )
+    @property
+    def wiring(self) -> Wiring:
+        return Wiring(self.session_store, self.middleware)
 
+    def agent_named(self, name: str) -> Agent[Any] | None:
+        return self._agents.get(name)
 
-async def _notify(hooks: Sequence[RunHook], event: RunEvent) -> RunEvent:
-    for hook in hooks:
-        await hook.on_event(event)
-    return event
+    @property
+    def locks(self) -> SessionLocks:
+        return self._locks
 
+    async def _result(self, start: Start, streaming: bool) -> RunResult[Any]:
+        async with aclosing(self._drive(start, streaming=streaming)) as events:
+            async for event in events:
+                if isinstance(event, RunFinished):
+                    return event.result
+        raise RunError("the run ended without a result")  # unreachable by construction
 
-async def _notify_failure(hooks: Sequence[RunHook], event: RunFailed) -> None:
-    # Every hook hears of the failure even if one of them raises: the original error wins.
-    for hook in hooks:
-        try:
-            await hook.on_event(event)
-        except Exception:
-            continue
+    async def _drive(self, start: Start, *, streaming: bool) -> AsyncGenerator[RunEvent]:
+        async with start as begun:
+            if isinstance(begun, RunState):  # nothing to run: a stored outcome
+                yield RunFinished(_bare_context(begun), result_of(begun, None, ()))
+                return
+            settler = Settler(begun, self.session_store, self.hooks)
+            async with aclosing(settler.drive(streaming)) as events:
+                async for event in events:
+                    yield event
 
 
-_OUTPUT_SPECS: dict[Any, OutputSpec[Any]] = {}
-
-
-def _output_spec(output_type: type[Any]) -> OutputSpec[Any]:
-    # Building a TypeAdapter costs ~100 µs; agents reuse a handful of output types.
-    try:
-        spec = _OUTPUT_SPECS.get(output_type)
-    except TypeError:  # an unhashable type expression: build it every time
-        return OutputSpec[Any].for_type(output_type)
-    if spec is None:
-        spec = _OUTPUT_SPECS[output_type] = OutputSpec[Any].for_type(output_type)
-    return spec
-
-
-def _input_messages(input: RunInput) -> list[Message]:
-    if isinstance(input, str):
-        if not input.strip():
-            raise ValueError("input is empty: give the agent something to answer")
-        return [Message.user(input)]
-    if isinstance(input, Message):
-        return [input]
-    items: list[object] = list(input) if isinstance(input, Sequence) else []  # pyright: ignore[reportUnnecessaryIsInstance]
-    if items and all(isinstance(m, Message) for m in items):
-        return cast("list[Message]", items)
-    raise TypeError(
-        "input must be a non-empty str, a Message, or a non-empty sequence of Messages; "
-        f"got {type(input).__name__}"
-    )
+def _bare_context(state: RunState) -> RunContext:
+    return RunContext(state.run_id, state.agent_name, state.session_id, principal=state.principal)

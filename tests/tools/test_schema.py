@@ -7,10 +7,11 @@ from enum import Enum
 from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from keel import RunContext, ToolDefinitionError, tool
 from keel.context import RunContext as Ctx
+from keel.exceptions import ToolArgumentsError
 
 
 class Color(Enum):
@@ -113,7 +114,7 @@ def test_validation_coerces_and_rejects() -> None:
         """K."""
 
     assert k.validate({"n": "3", "mode": "a"}) == {"n": 3, "mode": "a"}
-    with pytest.raises(ValidationError):
+    with pytest.raises(ToolArgumentsError, match=r"invalid arguments for 'k': mode: Input should"):
         k.validate({"n": 1, "mode": "c"})
 
 

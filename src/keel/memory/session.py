@@ -1,7 +1,9 @@
 """Sessions: the conversation history a run continues from.
 
 `SessionStore` is the small protocol every backend implements (SQLite in core, Redis and
-Postgres later). A run appends its whole turn in one call, so a failed run writes nothing.
+Postgres later). A run appends its whole turn in one call, so a failed run writes nothing;
+the call names the run, so a turn retried after a crash is stored once. Every method is
+scoped by tenant: the same session id in two tenants is two conversations.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from keel.exceptions import InvalidSessionIdError, SessionNotFoundError
 from keel.messages import Message
+from keel.principal import DEFAULT_TENANT
 
 __all__ = ["InMemorySessionStore", "SessionStore", "check_session_id"]
 
@@ -36,21 +39,32 @@ def check_session_id(session_id: object) -> str:
 class SessionStore(Protocol):
     """Where conversations live between runs and across process restarts."""
 
-    async def exists(self, session_id: str) -> bool: ...
+    async def exists(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> bool: ...
 
-    async def load(self, session_id: str) -> list[Message]:
+    async def load(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> list[Message]:
         """All messages of the session, oldest first; SessionNotFoundError if unknown."""
         ...
 
-    async def append(self, session_id: str, messages: Sequence[Message]) -> None:
-        """Add messages atomically, creating the session if it is new."""
+    async def append(
+        self,
+        session_id: str,
+        messages: Sequence[Message],
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Add messages atomically, creating the session if it is new.
+
+        With `run_id`, a second append for the same run is ignored: a turn is stored once.
+        """
         ...
 
-    async def clear(self, session_id: str) -> None:
+    async def clear(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> None:
         """Delete the session and its messages; SessionNotFoundError if unknown."""
         ...
 
-    async def list_ids(self, *, limit: int = 100) -> list[str]:
+    async def list_ids(self, *, tenant_id: str = DEFAULT_TENANT, limit: int = 100) -> list[str]:
         """Session ids, most recently updated first."""
         ...
 
@@ -59,26 +73,40 @@ class InMemorySessionStore:
     """A `SessionStore` in a dict: for tests and throwaway scripts, lost at exit."""
 
     def __init__(self) -> None:
-        self._sessions: dict[str, list[Message]] = {}
+        self._sessions: dict[tuple[str, str], list[Message]] = {}
+        self._runs: set[str] = set()
 
-    async def exists(self, session_id: str) -> bool:
-        return check_session_id(session_id) in self._sessions
+    async def exists(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> bool:
+        return (tenant_id, check_session_id(session_id)) in self._sessions
 
-    async def load(self, session_id: str) -> list[Message]:
+    async def load(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> list[Message]:
         try:
-            return list(self._sessions[check_session_id(session_id)])
+            return list(self._sessions[(tenant_id, check_session_id(session_id))])
         except KeyError:
             raise SessionNotFoundError(session_id) from None
 
-    async def append(self, session_id: str, messages: Sequence[Message]) -> None:
-        stored = self._sessions.setdefault(check_session_id(session_id), [])
+    async def append(
+        self,
+        session_id: str,
+        messages: Sequence[Message],
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        key = (tenant_id, check_session_id(session_id))
+        if run_id is not None:
+            if run_id in self._runs:
+                return
+            self._runs.add(run_id)
+        stored = self._sessions.pop(key, [])
         stored.extend(messages)
-        # Re-insert so iteration order is "most recently updated last".
-        self._sessions[session_id] = self._sessions.pop(session_id)
+        self._sessions[key] = stored  # re-inserted: iteration order is "least recent first"
 
-    async def clear(self, session_id: str) -> None:
-        if self._sessions.pop(check_session_id(session_id), None) is None:
+    async def clear(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> None:
+        if self._sessions.pop((tenant_id, check_session_id(session_id)), None) is None:
             raise SessionNotFoundError(session_id)
 
-    async def list_ids(self, *, limit: int = 100) -> list[str]:
-        return list(reversed(self._sessions))[:limit]
+    async def list_ids(self, *, tenant_id: str = DEFAULT_TENANT, limit: int = 100) -> list[str]:
+        ids = [sid for tenant, sid in reversed(self._sessions) if tenant == tenant_id]
+        return ids[:limit]

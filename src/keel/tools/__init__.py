@@ -1,5 +1,7 @@
-"""Tools the model may call: typed Python functions with schemas derived from signatures."""
+"""Tools the model may call: typed Python functions, or anything else behind a JSON schema."""
 
-from keel.tools.tool import Tool, tool
+from keel.tools.base import Tool, ToolAnnotations, Toolset
+from keel.tools.schema_tool import SchemaTool
+from keel.tools.tool import FunctionTool, make_tool, tool
 
-__all__ = ["Tool", "tool"]
+__all__ = ["FunctionTool", "SchemaTool", "Tool", "ToolAnnotations", "Toolset", "make_tool", "tool"]

@@ -1,0 +1,33 @@
+"""Runs on one session take turns inside a process; the run store guards across processes.
+
+Two runs of one conversation at once would each answer without the other's turn. Inside
+a process the second waits for the first (an `asyncio.Lock` per session); a run in
+another process holding the session makes the store refuse with `SessionBusyError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from weakref import WeakValueDictionary
+
+__all__ = ["SessionLocks"]
+
+
+class SessionLocks:
+    def __init__(self) -> None:
+        # Weak: a lock lives while some run holds or waits on it, then goes.
+        self._locks: WeakValueDictionary[tuple[str, str], asyncio.Lock] = WeakValueDictionary()
+
+    @asynccontextmanager
+    async def hold(self, tenant_id: str, session_id: str | None) -> AsyncGenerator[None]:
+        if session_id is None:
+            yield
+            return
+        key = (tenant_id, session_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            yield

@@ -1,0 +1,174 @@
+"""The tool step of a durable run: every call settled exactly once, or left for a person.
+
+Each call of the model's response has a record (`planned → started → finished`, or
+`suspended`). Settling a record, on the first pass or after a resume:
+
+- finished: its result stands; the tool is never run again;
+- planned: run it through the middleware chain;
+- started but not finished (the process died while it ran): run it again only if the
+  tool is idempotent or read-only — with the same idempotency key — otherwise stop with
+  `needs_attention`, naming the call, and let a person decide;
+- suspended: run it once approved; a rejection becomes the tool's result, the reason
+  passing the input middleware like any text a person writes.
+
+When every call has a result they are appended as one tool message; until then the run
+suspends with its pending actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from keel._run.active import ActiveRun
+from keel.events import MiddlewareDecision, RunEvent, ToolCallFinished, ToolCallStarted
+from keel.messages import Message, ToolResultPart
+from keel.middleware import Respond, SuspendRun, ToolCall
+from keel.runs.pending import Approve, PendingAction, Reject
+from keel.runs.state import CallRecord
+
+__all__ = ["pending_id", "run_tool_step"]
+
+_ATTENTION = (
+    "{tool} started but did not finish (the process stopped) and it is not declared "
+    "idempotent, so Keel will not run it again on its own: approve to run it again, "
+    "reject to tell the model it did not happen"
+)
+
+
+def pending_id(step: int, index: int, record: CallRecord) -> str:
+    """`s2c1`: step 2, call 1 — for an approval; `s2c1a1` — after attempt 1 was cut off.
+
+    An interrupted call gets a new id per attempt, so approving one retry never
+    approves the next.
+    """
+    base = f"s{step}c{index + 1}"
+    return f"{base}a{record.attempts}" if record.status == "started" else base
+
+
+async def run_tool_step(run: ActiveRun) -> AsyncIterator[RunEvent]:
+    state, ctx = run.state, run.context
+    todo = [r for r in state.calls if r.status != "finished"]
+    for record in todo:
+        yield ToolCallStarted(ctx, record.call)
+    calls = await _settle_all(run, todo)
+    for record, call in zip(todo, calls, strict=True):
+        if record.result is not None:
+            yield ToolCallFinished(ctx, record.call, record.result)
+        for event in _decision_events(run, record, call):
+            yield event
+    await _close_step(run)
+
+
+async def _settle_all(run: ActiveRun, todo: list[CallRecord]) -> list[ToolCall | None]:
+    if len(todo) == 1:  # the common case, without the cost of a task per call
+        return [await _settle(run, todo[0])]
+    return list(await asyncio.gather(*(_settle(run, r) for r in todo)))
+
+
+async def _settle(run: ActiveRun, record: CallRecord) -> ToolCall | None:
+    """Bring one record to a result, or leave it waiting; returns the call it ran."""
+    index = next(i for i, r in enumerate(run.state.calls) if r is record)
+    approved = await _decided(run, record, index)
+    if approved is None:
+        return None
+    call = _tool_call(run, record, approved)
+    try:
+        result = await run.pipeline.tool(call)
+    except SuspendRun as suspension:
+        record.status = "suspended"
+        _add_pending(run, record, index, suspension.reason, suspension.middleware)
+        return call
+    await _finish(run, record, result)
+    return call
+
+
+async def _decided(run: ActiveRun, record: CallRecord, index: int) -> bool | None:
+    """Whether to run the call approved (True) or as usual (False); None: not now."""
+    if record.status == "planned":
+        return False
+    if record.status == "started" and _retryable(run, record):
+        return False
+    decision = run.state.decision_for(pending_id(run.state.step, index, record))
+    if decision is None:
+        if record.status == "started":
+            reason = _ATTENTION.format(tool=record.call.tool_name)
+            _add_pending(run, record, index, reason, "keel")
+        return None
+    if isinstance(decision.decision, Approve):
+        return True
+    await _finish(run, record, await _rejection(run, record, decision.decision))
+    return None
+
+
+def _retryable(run: ActiveRun, record: CallRecord) -> bool:
+    tool = run.tools.get(record.call.tool_name)
+    return tool is not None and tool.annotations.retryable
+
+
+def _tool_call(run: ActiveRun, record: CallRecord, approved: bool) -> ToolCall:
+    context = replace(run.context, tool_call_id=record.call.call_id)
+    tool = run.tools.get(record.call.tool_name)
+    return ToolCall(context=context, call=record.call, tool=tool, approved=approved)
+
+
+async def _rejection(run: ActiveRun, record: CallRecord, decision: Reject) -> ToolResultPart:
+    reason = decision.reason or "no reason given"
+    passed = await run.pipeline.input(run.context, [Message.user(reason)])
+    text = passed.text if isinstance(passed, Respond) else "".join(m.text for m in passed)
+    content = f"a person rejected this call, so it did not run: {text}"
+    return ToolResultPart(record.call.call_id, record.call.tool_name, content, True)
+
+
+async def _finish(run: ActiveRun, record: CallRecord, result: ToolResultPart) -> None:
+    record.result, record.status = result, "finished"
+    tool = run.tools.get(record.call.tool_name)
+    if tool is not None and not tool.annotations.read_only:
+        await run.checkpoints.step(run.state)  # a side effect happened: never again
+
+
+def _add_pending(
+    run: ActiveRun, record: CallRecord, index: int, reason: str, middleware: str
+) -> None:
+    pending = PendingAction(
+        id=pending_id(run.state.step, index, record),
+        kind="tool_call",
+        reason=reason,
+        tool_name=record.call.tool_name,
+        arguments=record.call.arguments,
+        call_id=record.call.call_id,
+        requested_by=middleware,
+    )
+    run.state.pending = [p for p in run.state.pending if p.id != pending.id] + [pending]
+
+
+async def _close_step(run: ActiveRun) -> None:
+    """All results in: append them as one message. Otherwise suspend for the rest."""
+    state = run.state
+    if all(r.result is not None for r in state.calls):
+        results = [r.result for r in state.calls if r.result is not None]
+        state.new_messages.append(Message.tool_results(results))
+        state.calls, state.pending = [], []
+        await run.checkpoints.step(state)
+        return
+    waiting = {p.id for p in state.pending}
+    state.pending = [p for p in state.pending if p.id in waiting and _still_open(run, p)]
+    attention = any(r.status == "started" for r in state.calls)
+    state.status = "needs_attention" if attention else "suspended"
+    await run.checkpoints.keep(state)
+
+
+def _still_open(run: ActiveRun, pending: PendingAction) -> bool:
+    record = next((r for r in run.state.calls if r.call.call_id == pending.call_id), None)
+    return record is not None and record.result is None
+
+
+def _decision_events(run: ActiveRun, record: CallRecord, call: ToolCall | None) -> list[RunEvent]:
+    if call is None:
+        return []
+    call_id = record.call.call_id
+    notes = list(call.decisions)
+    if not call.reached and not notes and record.result is not None:
+        return [MiddlewareDecision(run.context, call.by, "short_circuit", "answered", call_id)]
+    return [MiddlewareDecision(run.context, n.middleware, n.kind, n.detail, call_id) for n in notes]
