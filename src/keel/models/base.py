@@ -77,7 +77,7 @@ class Model(Protocol):
 
     @property
     def name(self) -> str:
-        """The model's name as reported in traces, e.g. `qwen2.5-0.5b`."""
+        """The model's name as reported in traces, e.g. `qwen2.5-coder-0.5b`."""
         ...
 
     @property

@@ -1,11 +1,18 @@
 """Model strings (`provider:model`) to `Model` objects.
 
 Built-in providers register through `register_provider`, the same call a third party
-uses (or the `keel.providers` entry-point group, read only when a name is unknown).
+uses, or through the `keel.providers` entry-point group (read only when a name is
+unknown), as Keel's own `test:` provider does.
+
+A model string is resolved once per process: every agent naming `local:…` shares one
+model object, so a model's one-time setup (a loaded llama.cpp server, a client and its
+connection pool) is done once. A factory whose models keep per-conversation state should
+not be a provider; pass such model objects to the agent instead.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import cache
 
@@ -17,12 +24,20 @@ __all__ = ["ProviderFactory", "infer_model", "known_providers", "register_provid
 ProviderFactory = Callable[[str], Model]
 """Builds a model from the part of the model string after `provider:`."""
 
+_EXAMPLE = "local:qwen2.5-coder-0.5b"
+
 _providers: dict[str, ProviderFactory] = {}
+_models: dict[str, Model] = {}
+# Reentrant: a factory may itself resolve model strings (a fallback over two models).
+_models_lock = threading.RLock()
 
 
 def register_provider(name: str, factory: ProviderFactory) -> None:
     """Make `name:…` model strings resolve through `factory`."""
-    _providers[name] = factory
+    with _models_lock:
+        _providers[name] = factory
+        for stale in [key for key in _models if key.partition(":")[0] == name]:
+            del _models[stale]  # built by the factory this one replaces
 
 
 def known_providers() -> list[str]:
@@ -31,14 +46,25 @@ def known_providers() -> list[str]:
 
 
 def infer_model(model: str | Model) -> Model:
-    """Resolve a model string such as `local:qwen2.5-0.5b`; Model objects pass through."""
+    """The model for a string such as `local:qwen2.5-coder-0.5b`, built on first use and
+    the same object ever after; Model objects pass through."""
     if not isinstance(model, str):
         return model
+    resolved = _models.get(model)
+    if resolved is None:
+        with _models_lock:  # two threads naming a new string still get one object
+            resolved = _models.get(model)
+            if resolved is None:
+                resolved = _models[model] = _build(model)
+    return resolved
+
+
+def _build(model: str) -> Model:
     provider, sep, name = model.partition(":")
     if not sep or not name:
         raise UnknownModelError(
             f"model string {model!r} must look like 'provider:model', "
-            f"e.g. 'local:qwen2.5-0.5b'; known providers: {', '.join(known_providers())}"
+            f"e.g. {_EXAMPLE!r}; known providers: {', '.join(known_providers())}"
         )
     factory = _providers.get(provider)
     if factory is None:
@@ -68,11 +94,4 @@ def _local_factory(name: str) -> Model:
     return LocalModel.from_name(name)
 
 
-def _test_factory(name: str) -> Model:
-    from keel.testing import EchoModel
-
-    return EchoModel(model_name=name)
-
-
 register_provider("local", _local_factory)
-register_provider("test", _test_factory)

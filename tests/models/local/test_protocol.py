@@ -10,8 +10,9 @@ from pydantic import BaseModel
 
 from keel.exceptions import ModelError
 from keel.messages import Message, ToolCallPart, ToolResultPart, Usage
-from keel.models import _local_protocol as protocol
 from keel.models.base import ModelRequest, ModelSettings, OutputSchema, ToolDefinition
+from keel.models.local import _completion as completions
+from keel.models.local import _protocol as protocol
 from keel.tools.tool import make_tool
 
 
@@ -47,8 +48,8 @@ def request(*messages: Message, **kwargs: Any) -> ModelRequest:
     return ModelRequest(messages=list(messages), **kwargs)
 
 
-def completion(text: str, finish_reason: str | None = "stop") -> protocol.Completion:
-    return protocol.Completion(
+def completion(text: str, finish_reason: str | None = "stop") -> completions.Completion:
+    return completions.Completion(
         text, Usage(requests=1, input_tokens=50, output_tokens=9), finish_reason
     )
 
@@ -261,37 +262,6 @@ def test_an_unknown_action_is_a_model_error() -> None:
     req = request(Message.user("x"), tools=[LOOKUP])
     with pytest.raises(ModelError, match="unknown decision"):
         protocol.interpret_decision(completion('{"action": "dance"}'), req, "q")
-
-
-# --- replies ------------------------------------------------------------------------------
-
-
-def test_a_reply_after_a_decision_counts_both_requests() -> None:
-    earlier = Usage(requests=1, input_tokens=100, output_tokens=7)
-    response = protocol.text_response(completion("Hello"), "qwen", earlier)
-    assert response.message.text == "Hello"
-    assert response.usage == Usage(requests=2, input_tokens=150, output_tokens=16)
-
-
-def test_stream_chunks_fold_into_text_usage_and_finish_reason() -> None:
-    chunks: list[dict[str, Any]] = [
-        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}}]},
-        {"choices": [{"index": 0, "delta": {"content": "Hel"}}]},
-        {"choices": [{"index": 0, "delta": {"content": "lo"}}]},
-        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        {"choices": [], "usage": {"prompt_tokens": 24, "completion_tokens": 2}},
-    ]
-    accumulator = protocol.StreamAccumulator()
-    assert [accumulator.feed(c) for c in chunks] == ["", "Hel", "lo", "", ""]
-    assert accumulator.result() == protocol.Completion(
-        "Hello", Usage(requests=1, input_tokens=24, output_tokens=2), "stop"
-    )
-
-
-def test_an_error_answer_becomes_a_model_error_with_its_message() -> None:
-    error = {"error": {"code": 400, "message": "request exceeds the context size"}}
-    with pytest.raises(ModelError, match="exceeds the context size"):
-        protocol.StreamAccumulator().feed(error)
 
 
 def test_tool_definitions_without_descriptions_still_render() -> None:

@@ -16,7 +16,8 @@ Why plain text rendering: native `tools` and `role: tool` depend on each GGUF's 
 template. Tool calls rendered as assistant JSON and results as user text work with any
 template, and system messages are merged into one at the top for the same reason.
 
-Pure functions only: nothing here imports llama.cpp, so all of it is unit-testable.
+Pure functions only: nothing here imports llama.cpp, so all of it is unit-testable. What
+comes back is folded in `_completion`.
 """
 
 from __future__ import annotations
@@ -25,29 +26,23 @@ import json
 import uuid
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 from keel.exceptions import ModelError
-from keel.messages import Message, ModelResponse, TextPart, ToolCallPart, ToolResultPart, Usage
+from keel.messages import Message, ModelResponse, TextPart, ToolCallPart, ToolResultPart
 from keel.models.base import ModelRequest, ModelSettings, ToolDefinition
+from keel.models.local._completion import Completion, Payload
 
 __all__ = [
-    "Completion",
-    "StreamAccumulator",
     "chat_payload",
-    "check_error",
     "decision_payload",
     "decision_schema",
     "envelope_json",
     "interpret_decision",
     "render_messages",
-    "text_response",
     "tool_catalog",
-    "usage_of",
 ]
 
-Payload = dict[str, Any]
 ChatMessage = dict[str, str]
 
 # The 0.5B model's call/reply odds are close to even, so the wording matters. Measured on
@@ -67,15 +62,6 @@ _REPLY = (
     "if there are any. Do not write JSON and do not mention tools."
 )
 _DECIDE_FINAL = f'{_NO_TOOL}, give the final answer: {{"action": "final", "output": {{...}}}}.'
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """One generation: its text, what it cost and why it stopped."""
-
-    text: str
-    usage: Usage
-    finish_reason: str | None
 
 
 def chat_payload(request: ModelRequest) -> Payload:
@@ -291,56 +277,3 @@ def _strip_titles(node: Any) -> Any:
         return node
     items = cast("dict[str, Any]", node).items()
     return {k: _strip_titles(v) for k, v in items if not (k == "title" and isinstance(v, str))}
-
-
-def usage_of(payload: Payload) -> Usage:
-    """`usage` of a chat completion (or its last stream chunk) as one request's Usage."""
-    usage = _as_dict(payload.get("usage"))
-    prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-    return Usage(requests=1, input_tokens=int(prompt), output_tokens=int(completion))
-
-
-def text_response(
-    completion: Completion, model_name: str, earlier: Usage | None = None
-) -> ModelResponse:
-    """A text answer; `earlier` is the usage of a decision request that preceded it."""
-    usage = completion.usage if earlier is None else earlier + completion.usage
-    message = Message.assistant(completion.text)
-    return ModelResponse(message, usage, model_name, completion.finish_reason)
-
-
-def _as_dict(value: object) -> dict[str, Any]:
-    return cast("dict[str, Any]", value) if isinstance(value, dict) else {}
-
-
-def check_error(payload: Payload) -> None:
-    """Raise ModelError for llama.cpp's `{"error": {...}}` answers."""
-    error: Any = payload.get("error")
-    if error is None:
-        return
-    detail: Any = _as_dict(error).get("message", error)
-    raise ModelError(f"the local model rejected the request: {detail}")
-
-
-@dataclass(slots=True)
-class StreamAccumulator:
-    """Folds OpenAI-style stream chunks into a Completion; `feed` returns each new text."""
-
-    pieces: list[str] = field(default_factory=list[str])
-    usage: Usage = field(default_factory=lambda: Usage(requests=1))
-    finish_reason: str | None = None
-
-    def feed(self, chunk: Payload) -> str:
-        check_error(chunk)
-        if chunk.get("usage"):
-            self.usage = usage_of(chunk)
-        choices: Any = chunk.get("choices") or [{}]
-        choice = _as_dict(choices[0])
-        self.finish_reason = choice.get("finish_reason") or self.finish_reason
-        text = str(_as_dict(choice.get("delta")).get("content") or "")
-        if text:
-            self.pieces.append(text)
-        return text
-
-    def result(self) -> Completion:
-        return Completion("".join(self.pieces), self.usage, self.finish_reason)
