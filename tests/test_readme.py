@@ -15,10 +15,21 @@ def test_readme_has_examples() -> None:
     assert len(BLOCKS) >= 2
 
 
-def test_hook_example_stops_the_refund(capsys: pytest.CaptureFixture[str]) -> None:
-    (block,) = [b for b in BLOCKS if "class NoRefunds" in b]
+def test_middleware_example_denies_and_the_run_goes_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (block,) = [b for b in BLOCKS if "class NoDeletes" in b]
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
-    assert capsys.readouterr().out == "stopped: refunds need a person's approval\n"
+    assert capsys.readouterr().out == "I've passed it on.\n"
+
+
+def test_approval_example_suspends_then_completes(capsys: pytest.CaptureFixture[str]) -> None:
+    (block,) = [b for b in BLOCKS if "requires_approval=True" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.splitlines() == [
+        "suspended [('s1c1', 'refund', {'order_id': 'A1', 'amount': 20.0})]",
+        "completed Done.",
+    ]
 
 
 @pytest.mark.local_model

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from keel import Agent, MaxStepsExceeded, RunLimits, Runner, tool
-from keel.observability import TracingHook
+from keel.observability import Tracing
 from keel.testing import ScriptedModel, tool_call
 
 
@@ -29,7 +29,7 @@ def exporter() -> InMemorySpanExporter:
 def traced_runner(exporter: InMemorySpanExporter) -> Runner:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return Runner(hooks=[TracingHook(provider.get_tracer("test"))])
+    return Runner(middleware=[Tracing(provider.get_tracer("test"))])
 
 
 def by_name(spans: tuple[ReadableSpan, ...], prefix: str) -> list[ReadableSpan]:
@@ -81,7 +81,7 @@ async def test_session_id_becomes_conversation_id(exporter: InMemorySpanExporter
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     runner = Runner(
-        session_store=InMemorySessionStore(), hooks=[TracingHook(provider.get_tracer("t"))]
+        session_store=InMemorySessionStore(), middleware=[Tracing(provider.get_tracer("t"))]
     )
     await runner.run(Agent(name="d", model=ScriptedModel(["ok"])), "x", session_id="conv-7")
     (run,) = by_name(exporter.get_finished_spans(), "invoke_agent")
@@ -115,3 +115,37 @@ def test_default_spans_follow_a_globally_configured_sdk_even_if_set_late() -> No
         [sys.executable, "-c", GLOBAL_SDK], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "['chat scripted', 'invoke_agent desk']"
+
+
+async def test_spans_opened_inside_a_tool_and_nested_runs_land_under_the_tool_span(
+    exporter: InMemorySpanExporter,
+) -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    runner = Runner(middleware=[Tracing(provider.get_tracer("keel"))])
+    inner = Agent(name="inner", model=ScriptedModel(["inner answer"]))
+
+    @tool
+    async def ask_inner(question: str) -> str:
+        """Ask the inner agent."""
+        with provider.get_tracer("app").start_as_current_span("app work"):
+            return (await runner.run(inner, question)).output
+
+    outer = Agent(
+        name="outer",
+        model=ScriptedModel([tool_call("ask_inner", {"question": "q"}), "done"]),
+        tools=[ask_inner],
+    )
+    await runner.run(outer, "go")
+    spans = exporter.get_finished_spans()
+    (tool_span,) = by_name(spans, "execute_tool ask_inner")
+    (app_span,) = by_name(spans, "app work")
+    (inner_run,) = by_name(spans, "invoke_agent inner")
+    (outer_run,) = by_name(spans, "invoke_agent outer")
+    assert tool_span.context is not None and app_span.context is not None
+    assert app_span.parent is not None and app_span.parent.span_id == tool_span.context.span_id
+    assert inner_run.parent is not None and inner_run.parent.span_id == app_span.context.span_id
+    assert {s.context.trace_id for s in (tool_span, inner_run, outer_run) if s.context} == {
+        tool_span.context.trace_id
+    }
+    assert tool_span.kind.name == "INTERNAL"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing, suppress
-from functools import cache
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -52,7 +51,9 @@ class Settler:
         self._begun = begun
         self._run = begun.run
         self._session_store = session_store
-        self._hooks = (*_builtin_hooks(), *hooks, *begun.run.agent.hooks)
+        # Middleware that also implement `on_event` observe the run too (tracing does).
+        watching = [m for m in begun.run.middleware if isinstance(m, RunHook)]
+        self._hooks = (*watching, *hooks, *begun.run.agent.hooks)
 
     async def drive(self, streaming: bool) -> AsyncGenerator[RunEvent]:
         ctx = self._run.context
@@ -128,23 +129,3 @@ async def _tell_failure(hooks: Sequence[RunHook], event: RunFailed) -> None:
             await hook.on_event(event)
         except Exception:
             continue
-
-
-def _builtin_hooks() -> tuple[RunHook, ...]:
-    """Spans only once an OpenTelemetry SDK is installed.
-
-    Checked per run (~0.3 µs), so an SDK configured after the first run is still seen;
-    without one, span calls would be no-ops costing a quarter of the loop's overhead.
-    """
-    from opentelemetry import trace
-
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        return ()
-    return (_default_tracing(),)
-
-
-@cache
-def _default_tracing() -> RunHook:
-    from keel.observability.tracing import TracingHook
-
-    return TracingHook()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, cast
 
 from keel._run.active import ActiveRun
@@ -101,6 +102,8 @@ async def activate(
 
 def _middleware(agent: Agent[Any], wiring: Wiring, tools: dict[str, Tool]) -> list[Middleware]:
     chain: list[Middleware] = [UsageLimiter(agent.limits), *wiring.middleware, *agent.middleware]
+    if tracing_configured():
+        chain.insert(0, default_tracing())  # outermost: its spans cover every other layer
     if any(t.annotations.requires_approval for t in tools.values()):
         chain.append(ApprovalGate())  # innermost: others may deny before a person is asked
     return chain
@@ -133,6 +136,22 @@ async def load_history(
     except SessionNotFoundError:
         return []  # a new conversation starts with its first run
     return history if limit is None else history[:limit]
+
+
+def tracing_configured() -> bool:
+    """Whether an OpenTelemetry SDK is installed; checked per run (~0.3 µs), so one
+    configured after the first run is still seen. Without one, spans would be no-ops
+    costing a quarter of the loop's overhead."""
+    from opentelemetry import trace
+
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+@cache
+def default_tracing() -> Middleware:
+    from keel.observability.tracing import Tracing
+
+    return Tracing()
 
 
 _OUTPUT_SPECS: dict[Any, OutputSpec[Any]] = {}

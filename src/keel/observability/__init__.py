@@ -1,5 +1,5 @@
 """Observability: OpenTelemetry spans for runs, model calls and tool calls."""
 
-from keel.observability.tracing import TracingHook
+from keel.observability.tracing import Tracing
 
-__all__ = ["TracingHook"]
+__all__ = ["Tracing"]
