@@ -64,7 +64,14 @@ async def run_tool_step(run: ActiveRun) -> AsyncIterator[RunEvent]:
 async def _settle_all(run: ActiveRun, todo: list[CallRecord]) -> list[ToolCall | None]:
     if len(todo) == 1:  # the common case, without the cost of a task per call
         return [await _settle(run, todo[0])]
-    return list(await asyncio.gather(*(_settle(run, r) for r in todo)))
+    tasks = [asyncio.ensure_future(_settle(run, r)) for r in todo]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:  # one call failed the run: the others must not go on alone
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def _settle(run: ActiveRun, record: CallRecord) -> ToolCall | None:
