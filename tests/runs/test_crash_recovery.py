@@ -28,8 +28,8 @@ def _env(effects: Path, hang: str | None = None) -> dict[str, str]:
     return env
 
 
-def _worker(effects: Path, *args: str) -> dict[str, Any]:
-    done = subprocess.run(
+def _call_worker(effects: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", WORKER, *args],
         cwd=ROOT,
         env=_env(effects),
@@ -38,6 +38,10 @@ def _worker(effects: Path, *args: str) -> dict[str, Any]:
         timeout=120,
         check=False,
     )
+
+
+def _worker(effects: Path, *args: str) -> dict[str, Any]:
+    done = _call_worker(effects, *args)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -116,15 +120,7 @@ def test_a_run_whose_process_is_alive_cannot_be_taken_over(effects: Path) -> Non
         while not marker.exists():
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        done = subprocess.run(
-            [sys.executable, "-m", WORKER, "resume", "run-d"],
-            cwd=ROOT,
-            env=_env(effects),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = _call_worker(effects, "resume", "run-d")
         assert done.returncode != 0
         assert "RunConflictError" in done.stderr and "running in another process" in done.stderr
     finally:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from keel._run.loop import run_loop
+from keel._run.prepare import save_turn
 from keel._run.starts import Begun
 from keel.events import RunEvent, RunFailed, RunFinished, RunHook, RunSuspended
 from keel.exceptions import RunBlocked
@@ -95,19 +96,8 @@ class Settler:
             state.status = "completed"
             state.output = to_jsonable_python(run.output, fallback=str)
             await run.checkpoints.step(state)
-            await self._save_turn(state)
+            await save_turn(self._session_store, state)
         return result_of(state, run.output, run.history)
-
-    async def _save_turn(self, state: RunState) -> None:
-        if state.session_id is None or self._session_store is None:
-            return
-        await self._session_store.append(
-            state.session_id,
-            state.new_messages,
-            tenant_id=state.principal.tenant_id,
-            user_id=state.principal.user_id,
-            run_id=state.run_id,
-        )
 
     async def _fail(self, error: BaseException) -> None:
         state = self._run.state

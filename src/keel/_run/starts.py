@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from keel._run.active import ActiveRun
 from keel._run.checkpoint import Checkpointer
-from keel._run.prepare import RunInput, activate, input_messages, load_history, new_state
+from keel._run.prepare import (
+    RunInput,
+    activate,
+    input_messages,
+    load_history,
+    new_state,
+    save_turn,
+)
 from keel.agent import Agent
 from keel.events import RunResumed, RunStarted
 from keel.exceptions import ConfigurationError, DecisionError, RunConflictError, RunNotFoundError
@@ -125,16 +132,10 @@ async def resume_start(
 async def _refuse_final(runner: Runner, state: RunState) -> None:
     if state.status not in ("completed", "failed"):
         return
-    if state.status == "completed" and state.session_id and runner.session_store is not None:
+    if state.status == "completed":
         # A process that died between completing the run and saving its turn: save it now
         # (a no-op when the turn is there: appends are idempotent per run).
-        await runner.session_store.append(
-            state.session_id,
-            state.new_messages,
-            tenant_id=state.principal.tenant_id,
-            user_id=state.principal.user_id,
-            run_id=state.run_id,
-        )
+        await save_turn(runner.session_store, state)
     raise RunConflictError(f"run {state.run_id!r} is already {state.status}; nothing to resume")
 
 
