@@ -7,6 +7,7 @@ lives in `$KEEL_HOME` (a fresh temporary directory per test, see conftest.py).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 
 from keel import Agent, App, Message, ModelError, ToolResultPart, tool
@@ -79,6 +80,33 @@ class SupportModel(FunctionModel):
         yield to_response("The end.", self.name)
 
 
+@tool(requires_approval=True)
+def refund(order_id: str, amount: float) -> str:
+    """Refund part of an order; a person approves each refund first.
+
+    Args:
+        order_id: The order number, like A1001.
+        amount: How much to refund.
+    """
+    # A file, not a counter: the tests count refunds made by several processes.
+    ledger = os.environ.get("KEEL_TEST_REFUNDS")
+    if ledger:
+        with open(ledger, "a", encoding="utf-8") as file:
+            file.write(f"{order_id} {amount}\n")
+    return f"refunded {amount:g} on order {order_id}"
+
+
+def approvals(request: ModelRequest) -> Reply:
+    """`refund ORDER AMOUNT` asks for the refund tool; its result is the answer."""
+    last = request.messages[-1]
+    if last.role == "tool":
+        return f"Done: {_tool_result(last).content}"
+    words = last.text.split()
+    if words[:1] == ["refund"] and len(words) == 3:
+        return tool_call("refund", {"order_id": words[1], "amount": float(words[2])})
+    return "Ask me to `refund ORDER AMOUNT`."
+
+
 class PreparingModel(FunctionModel):
     """A model with one-time setup: it answers whether `prepare` ran before the request."""
 
@@ -100,6 +128,11 @@ app = App(
     agents=[
         Agent(name="support", model=SupportModel(), tools=[lookup_order, explode]),
         Agent(name="preparing", model=PreparingModel()),
+        Agent(
+            name="approvals",
+            model=FunctionModel(approvals, model_name="approvals"),
+            tools=[refund],
+        ),
         Agent(name="misconfigured", model="nope:model"),
     ],
     description="The CLI tests' app.",

@@ -1,9 +1,11 @@
 """`keel`: chat with an agent, ask it one question, list models and sessions.
 
     keel chat [--app pkg.module:attr] [--agent NAME] [--session ID]
-    keel run "question" [--json]          (`-` reads the question from stdin)
+    keel run "question" [--json] [--run-id ID]   (`-` reads the question from stdin)
     keel models
     keel sessions [--limit N] [--clear ID]
+    keel runs [--status S] [--session ID] [--limit N] [--json]
+    keel runs show|approve|reject|resume ID …
 
 The work happens in `keel._cli`, imported by each command when it runs, so that
 `keel --version` and `keel --help` start quickly.
@@ -11,6 +13,7 @@ The work happens in `keel._cli`, imported by each command when it runs, so that
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -83,17 +86,42 @@ def run(
     question: Annotated[
         str, typer.Argument(metavar="QUESTION", help="The question; - reads it from stdin.")
     ],
+    *,
     app: AppOption = None,
     agent: AgentOption = None,
     session: SessionOption = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print output, usage, session_id and run_id as JSON.")
+        bool,
+        typer.Option(
+            "--json",
+            metavar="",  # a flag takes no value; typer would otherwise show "<bool>"
+            help="Print status, output, pending, usage, session_id and run_id as JSON.",
+        ),
     ] = False,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            metavar="ID",
+            help="Give the run this id; if a run with it exists, its outcome is printed "
+            "and nothing runs again.",
+        ),
+    ] = None,
 ) -> None:
-    """Ask one question and print the answer (saved as a session you can continue)."""
+    """Ask one question and print the answer (saved as a session you can continue).
+
+    A run that waits for a person's approval exits 0 and names the command that approves it.
+    """
     from keel._cli.oneshot import run_once
 
-    run_once(question, app_path=app, agent_name=agent, session_id=session, as_json=as_json)
+    run_once(
+        question,
+        app_path=app,
+        agent_name=agent,
+        session_id=session,
+        as_json=as_json,
+        run_id=run_id,
+    )
 
 
 @cli.command()
@@ -119,6 +147,124 @@ def sessions(
         clear_session(app, clear)
     else:
         show_sessions(app, limit)
+
+
+runs_app = typer.Typer(
+    help="List, inspect, approve, reject and resume runs.",
+    no_args_is_help=False,  # `keel runs` alone lists them
+)
+cli.add_typer(runs_app, name="runs")
+
+JsonOption = Annotated[bool, typer.Option("--json", metavar="", help="Print it as JSON.")]
+RunIdArgument = Annotated[str, typer.Argument(metavar="ID", help="The run's id (see `keel runs`).")]
+PendingArgument = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="PENDING", help="The pending action's id. Default: every undecided one."
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class _RunsOptions:
+    """`--app`/`--json` given before the subcommand: `keel runs --app X show ID`."""
+
+    app: str | None
+    as_json: bool
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    *,
+    app: AppOption = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            metavar="S",
+            help="Only runs with this status: running, suspended, needs_attention, "
+            "completed or failed.",
+        ),
+    ] = None,
+    session: Annotated[
+        str | None, typer.Option("--session", metavar="ID", help="Only runs of this session.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show at most N.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """List runs, most recently updated first."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = _RunsOptions(app, as_json)
+        return
+    from keel._cli.runs import show_runs
+
+    show_runs(app, status=status, session_id=session, limit=limit, as_json=as_json)
+
+
+def _runs_options(ctx: typer.Context, app: str | None, as_json: bool) -> _RunsOptions:
+    """A subcommand's own options, else those given to `keel runs` before it."""
+    group = ctx.obj if isinstance(ctx.obj, _RunsOptions) else _RunsOptions(None, False)
+    return _RunsOptions(app or group.app, as_json or group.as_json)
+
+
+@runs_app.command("show")
+def runs_show(
+    ctx: typer.Context, run_id: RunIdArgument, app: AppOption = None, as_json: JsonOption = False
+) -> None:
+    """Show a run: status, pending actions, decisions, output or error, messages."""
+    from keel._cli.runs import show_run
+
+    options = _runs_options(ctx, app, as_json)
+    show_run(options.app, run_id, as_json=options.as_json)
+
+
+@runs_app.command("approve")
+def runs_approve(
+    ctx: typer.Context,
+    run_id: RunIdArgument,
+    pending: PendingArgument = None,
+    app: AppOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Approve a pending action (or all of them); the run goes on once none is left."""
+    from keel import Approve
+    from keel._cli.runs import decide_run
+
+    options = _runs_options(ctx, app, as_json)
+    decide_run(options.app, run_id, pending, Approve(), as_json=options.as_json)
+
+
+@runs_app.command("reject")
+def runs_reject(
+    ctx: typer.Context,
+    run_id: RunIdArgument,
+    reason: Annotated[
+        str,
+        typer.Option("--reason", metavar="TEXT", help="Why; the model reads it as the result."),
+    ],
+    pending: PendingArgument = None,
+    *,
+    app: AppOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Reject a pending action (or all of them); the model is told why, and goes on."""
+    from keel import Reject
+    from keel._cli.runs import decide_run
+
+    options = _runs_options(ctx, app, as_json)
+    decide_run(options.app, run_id, pending, Reject(reason), as_json=options.as_json)
+
+
+@runs_app.command("resume")
+def runs_resume(
+    ctx: typer.Context, run_id: RunIdArgument, app: AppOption = None, as_json: JsonOption = False
+) -> None:
+    """Continue a run whose process stopped, or whose decisions are all recorded."""
+    from keel._cli.runs import resume_run
+
+    options = _runs_options(ctx, app, as_json)
+    resume_run(options.app, run_id, as_json=options.as_json)
 
 
 def main() -> None:

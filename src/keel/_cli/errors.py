@@ -12,9 +12,12 @@ Every command runs inside `reported`, and the exit status follows one rule:
                                              module that raised while importing)
     2       what the user typed is wrong:    ConfigurationError (app path, agent name,
             the same command fails again     model string), SessionNotFoundError,
-                                             InvalidSessionIdError, CliError(code=2) (an
-                                             unknown session, an empty question), and
-                                             typer's own usage errors (bad options)
+                                             InvalidSessionIdError, RunNotFoundError,
+                                             DecisionError (an unknown or decided pending
+                                             action), RunConflictError (a run finished or
+                                             busy), CliError(code=2) (an unknown session,
+                                             an empty question), and typer's own usage
+                                             errors (bad options)
     130     interrupted (Ctrl-C)             KeyboardInterrupt
 """
 
@@ -32,9 +35,12 @@ from rich.console import Console
 
 from keel import (
     ConfigurationError,
+    DecisionError,
     InvalidSessionIdError,
     KeelError,
     MissingExtraError,
+    RunConflictError,
+    RunNotFoundError,
     SessionNotFoundError,
 )
 from keel._cli.ui import print_error
@@ -53,6 +59,11 @@ _EXIT_CODES: tuple[tuple[type[KeelError], int], ...] = (
     (ConfigurationError, USAGE_ERROR),
     (SessionNotFoundError, USAGE_ERROR),
     (InvalidSessionIdError, USAGE_ERROR),
+    # `keel runs` input: an unknown run or pending id, a decision already taken, a run
+    # that is finished or busy. RunStateError (a state that cannot be read) stays 1.
+    (RunNotFoundError, USAGE_ERROR),
+    (DecisionError, USAGE_ERROR),
+    (RunConflictError, USAGE_ERROR),
 )
 
 

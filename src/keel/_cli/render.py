@@ -2,6 +2,8 @@
 
 The agent's name leads its answer; each tool call is a dim line `→ name(arg="value")`,
 its result a dim `← …` line (a red `✗ …` when it failed), cut to the terminal's width.
+A middleware that denied a call adds a dim `⊘ …` line; the other decisions, suspensions
+and resumptions are the caller's to report (`keel run` names what a run waits on).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from rich.status import Status
 from rich.text import Text
 
 from keel import (
+    MiddlewareDecision,
     ModelRequestStarted,
     RunError,
     RunEvent,
@@ -90,6 +93,8 @@ class EventPrinter:
                 self._call(call)
             case ToolCallFinished(result=result):
                 self._result(result)
+            case MiddlewareDecision(kind="deny"):
+                self._denied(event)
             case _:
                 self._stop_spinner()
 
@@ -124,6 +129,12 @@ class EventPrinter:
     def _result(self, result: ToolResultPart) -> None:
         self._finished += 1
         self._console.print(format_result(result, named=self._started > 1))
+        self._fresh = True
+
+    def _denied(self, decision: MiddlewareDecision) -> None:
+        self._stop_spinner()
+        self.end_line()
+        self._console.print(_line(f"  ⊘ {decision.middleware}: {one_line(decision.detail)}", "dim"))
         self._fresh = True
 
     def _start_spinner(self) -> None:
