@@ -25,7 +25,7 @@ EXPECTED = {
     "Reject", "Respond", "RunBlocked", "RunConflictError", "RunNotFoundError", "RunResumed",
     "RunState", "RunStateError", "RunStore", "RunSuspended", "SQLiteRunStore",
     "SchemaTool", "SessionBusyError", "ToolAnnotations", "ToolArgumentsError", "ToolCall",
-    "Toolset",
+    "Toolset", "TrimHistory", "DenyTools",
 }  # fmt: skip
 
 

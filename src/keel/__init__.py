@@ -60,7 +60,7 @@ from keel.messages import (
     ToolResultPart,
     Usage,
 )
-from keel.middleware import Middleware, ModelCall, Respond, ToolCall
+from keel.middleware import DenyTools, Middleware, ModelCall, Respond, ToolCall, TrimHistory
 from keel.models.base import Model, ModelRequest, ModelSettings
 from keel.models.registry import infer_model, register_provider
 from keel.principal import Principal
@@ -85,6 +85,7 @@ __all__ = [
     "Approve",
     "ConfigurationError",
     "DecisionError",
+    "DenyTools",
     "FunctionTool",
     "InMemoryRunStore",
     "InMemorySessionStore",
@@ -148,6 +149,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolResultPart",
     "Toolset",
+    "TrimHistory",
     "UnknownModelError",
     "Usage",
     "UsageLimitExceeded",

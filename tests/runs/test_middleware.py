@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 from keel import (
     Agent,
     Approve,
+    DenyTools,
     InMemorySessionStore,
     Message,
     Middleware,
     MiddlewareDecision,
     ModelCall,
     ModelResponse,
+    Principal,
     Respond,
     RunContext,
     RunFinished,
@@ -22,6 +24,7 @@ from keel import (
     TextDelta,
     ToolCall,
     ToolResultPart,
+    TrimHistory,
     tool,
 )
 from keel.middleware import ModelHandler, ToolHandler
@@ -54,14 +57,6 @@ class DenyDestructive(Middleware):
         return await call_next(call)
 
 
-class KeepLastTwo(Middleware):
-    async def wrap_model_call(self, call: ModelCall, call_next: ModelHandler) -> ModelResponse:
-        from dataclasses import replace
-
-        trimmed = replace(call.request, messages=list(call.request.messages)[-2:])
-        return await call_next(replace(call, request=trimmed))
-
-
 def _texts(messages: object) -> str:
     return " ".join(m.text for m in messages)  # type: ignore[attr-defined]
 
@@ -92,13 +87,34 @@ async def test_a_denied_tool_call_is_told_to_the_model_and_the_run_goes_on() -> 
 
 async def test_history_trim_changes_what_the_model_sees_not_what_is_stored() -> None:
     store = InMemorySessionStore()
-    model = ScriptedModel(["one", "two", "three"])
-    agent = Agent(name="a", model=model, middleware=[KeepLastTwo()])
+    model = ScriptedModel(["one", tool_call("lookup_order", {"order_id": "A1"}), "two", "3"])
+    agent = Agent(
+        name="a",
+        instructions="be brief",
+        model=model,
+        tools=[lookup_order],
+        middleware=[TrimHistory(max_messages=3)],
+    )
     runner = Runner(session_store=store)
     for text in ("first", "second", "third"):
         await runner.run(agent, text, session_id="s")
-    assert [m.text for m in model.requests[-1].messages] == ["two", "third"]
-    assert len(await store.load("s")) == 6
+    last = model.requests[-1].messages
+    # 5 earlier messages; cutting to 3 would split the tool exchange, so it keeps from a user
+    assert [m.role for m in last] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert [m.text for m in last if m.role == "user"] == ["second", "third"]
+    assert len(await store.load("s")) == 8  # the session keeps everything
+
+
+async def test_a_tool_denial_policy_lets_allowed_roles_through() -> None:
+    policy = DenyTools({"lookup_order"}, reason="ask a clerk", allow_roles={"clerk"})
+    replies = [tool_call("lookup_order", {"order_id": "A1"}), "ok"] * 2
+    model = ScriptedModel(replies)
+    agent = Agent(name="a", model=model, tools=[lookup_order], middleware=[policy])
+    runner = Runner()
+    denied = await runner.run(agent, "where is A1")
+    allowed = await runner.run(agent, "where is A1", principal=Principal(roles=frozenset({"clerk"})))
+    assert "not allowed: ask a clerk" in denied.new_messages[2].parts[0].content  # type: ignore[union-attr]
+    assert allowed.new_messages[2].parts[0].content == "A1 shipped"  # type: ignore[union-attr]
 
 
 async def test_a_model_call_answered_by_middleware_never_reaches_the_model() -> None:
