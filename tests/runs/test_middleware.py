@@ -112,7 +112,9 @@ async def test_a_tool_denial_policy_lets_allowed_roles_through() -> None:
     agent = Agent(name="a", model=model, tools=[lookup_order], middleware=[policy])
     runner = Runner()
     denied = await runner.run(agent, "where is A1")
-    allowed = await runner.run(agent, "where is A1", principal=Principal(roles=frozenset({"clerk"})))
+    allowed = await runner.run(
+        agent, "where is A1", principal=Principal(roles=frozenset({"clerk"}))
+    )
     assert "not allowed: ask a clerk" in denied.new_messages[2].parts[0].content  # type: ignore[union-attr]
     assert allowed.new_messages[2].parts[0].content == "A1 shipped"  # type: ignore[union-attr]
 
