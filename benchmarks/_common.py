@@ -2,6 +2,9 @@
 
 Percentiles are `statistics.quantiles(..., method="inclusive")`, the same formula the
 peer scripts in `benchmarks/peers/` use, so figures from different processes compare.
+Every timed run is sampled twice: wall clock (`perf_counter_ns`) and the process's CPU
+time (`process_time_ns`, all threads, so a tool's worker thread counts). On a busy
+machine wall time includes waiting for a core; CPU time is the work itself.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "Summary",
+    "Timings",
     "first_paragraph",
     "machine_line",
     "print_table",
     "summarize",
+    "summarize_timings",
     "time_async",
 ]
 
@@ -34,35 +39,63 @@ class Summary:
     p50_us: float
     p95_us: float
     p99_us: float
+    cpu_p50_us: float | None = None
+    """Median CPU time of the process per run, when CPU samples were taken."""
 
 
-def summarize(label: str, samples_ns: Sequence[int]) -> Summary:
-    """Median, 95th and 99th percentile of per-run times given in nanoseconds."""
+@dataclass(slots=True)
+class Timings:
+    """Per-run samples in ns: `wall[i]` and `cpu[i]` are the same run's two clocks."""
+
+    wall: list[int] = field(default_factory=list[int])
+    cpu: list[int] = field(default_factory=list[int])
+
+    def extend(self, other: Timings) -> None:
+        """Pool another batch's samples into these."""
+        self.wall += other.wall
+        self.cpu += other.cpu
+
+
+def summarize(label: str, samples_ns: Sequence[int], cpu_ns: Sequence[int] = ()) -> Summary:
+    """Median, 95th and 99th percentile of per-run times given in nanoseconds.
+
+    With `cpu_ns`, the median CPU time per run too.
+    """
     if len(samples_ns) < 2:
         raise ValueError(f"{label}: need at least 2 samples, got {len(samples_ns)}")
     cuts = statistics.quantiles(samples_ns, n=100, method="inclusive")
     median = statistics.median(samples_ns)
-    return Summary(label, len(samples_ns), median / 1000, cuts[94] / 1000, cuts[98] / 1000)
+    cpu = statistics.median(cpu_ns) / 1000 if cpu_ns else None
+    return Summary(label, len(samples_ns), median / 1000, cuts[94] / 1000, cuts[98] / 1000, cpu)
+
+
+def summarize_timings(label: str, timings: Timings) -> Summary:
+    """`summarize` of wall samples, with the CPU median."""
+    return summarize(label, timings.wall, timings.cpu)
 
 
 async def time_async(
     run_once: Callable[[int], Awaitable[object]], *, runs: int, warmup: int
-) -> list[int]:
+) -> Timings:
     """Call `run_once(i)` `warmup` times untimed, then `runs` times timed (ns each).
 
     `i` counts every call, warm-up included, so a scenario can derive fresh ids from it.
     A full garbage collection runs before the timed part; the collector stays enabled.
+    The CPU clock is read outside the wall-clock window, so it does not inflate wall time.
     """
     for i in range(warmup):
         await run_once(i)
     gc.collect()
-    samples: list[int] = []
-    clock = time.perf_counter_ns
+    timings = Timings()
+    wall, cpu = time.perf_counter_ns, time.process_time_ns
     for i in range(warmup, warmup + runs):
-        start = clock()
+        cpu_start = cpu()
+        start = wall()
         await run_once(i)
-        samples.append(clock() - start)
-    return samples
+        end = wall()
+        timings.cpu.append(cpu() - cpu_start)
+        timings.wall.append(end - start)
+    return timings
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -32,8 +32,8 @@ from typing import Any
 from _common import first_paragraph, machine_line, print_table
 from keel import Agent, ModelSettings, Runner, RunResult
 from keel.events import RunFinished
-from keel.models.local._assets import CATALOG, DEFAULT_ALIAS, ensure_asset
 from keel.models.local import LocalModel
+from keel.models.local._assets import CATALOG, DEFAULT_ALIAS, ensure_asset
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 SETTINGS = {"temperature": 0.0, "seed": 7}

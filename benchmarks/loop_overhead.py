@@ -7,10 +7,14 @@ when the last message is not a tool result, else the final answer; ~0.2 µs a st
 what is timed is Keel: requests, events, hooks, validating and running the (async) tool,
 and the session store. Scenarios:
 
-* no session: `runner.run(agent, prompt)`, no store; and the same with the tool written
-  as a plain `def`, which Keel runs in a worker thread by default (`run_in_thread=True`);
+* no session: `runner.run(agent, prompt)`, no session store and no run store (the run
+  is kept nowhere); and the same with the tool written as a plain `def`, which Keel runs
+  in a worker thread by default (`run_in_thread=True`);
 * in-memory / SQLite store, new session per run: every run gets a fresh session id, the
   realistic first turn of a new conversation (session lookup, nothing to load, append);
+* durable: the same with a `SQLiteRunStore` too, both stores on one `SQLiteDatabase`, so
+  the run is checkpointed at every step boundary (start, model answer, before and after
+  the tool call, model answer, end: one INSERT and five UPDATEs) besides the append;
 * SQLite, turn N of a conversation: conversations of `--depth` turns, so turn N loads and
   validates 4*(N-1) stored messages; a second table shows the growth turn by turn, with
   the same conversations in an in-memory store to separate storage from loop cost;
@@ -19,7 +23,8 @@ and the session store. Scenarios:
 
 Other work on a small machine moves the figures, so the scenarios take turns: `--rounds`
 rounds (order rotated each round), each timing every scenario for runs/rounds turns after
-`--warmup` untimed ones; samples are pooled. The SQLite file lives in a temporary folder.
+`--warmup` untimed ones; samples are pooled. The SQLite files live in a temporary folder.
+Each turn is sampled on the wall clock and as the process's CPU time (see `_common`).
 """
 
 from __future__ import annotations
@@ -37,7 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from _common import Summary, first_paragraph, machine_line, print_table, summarize, time_async
+from _common import (
+    Summary,
+    Timings,
+    first_paragraph,
+    machine_line,
+    print_table,
+    summarize,
+    summarize_timings,
+    time_async,
+)
 from keel import (
     Agent,
     InMemorySessionStore,
@@ -46,25 +60,28 @@ from keel import (
     ModelResponse,
     Runner,
     RunResult,
+    SQLiteRunStore,
     SQLiteSessionStore,
     ToolCallPart,
     Usage,
     tool,
 )
 from keel.models.base import ModelStreamEvent
+from keel.storage.sqlite import SQLiteDatabase
 
 PROMPT = "What is 1 + 2?"
 ANSWER = "1 + 2 = 3"
-NO_SESSION = "keel, no session"
+NO_SESSION = "keel, no session, no run store"
 SYNC_TOOL = "keel, no session, sync `def` tool (worker thread)"
 IN_MEMORY = "keel, in-memory store, new session per run"
 SQLITE = "keel, SQLite, new session per run"
+DURABLE = "keel, durable SQLite run store (checkpoints), new session per run"
 BARE = "bare Python loop (same shape)"
-ORDER = (NO_SESSION, SYNC_TOOL, IN_MEMORY, SQLITE, BARE)
-TARGETS_US = {NO_SESSION: 150.0, SQLITE: 1000.0}
+ORDER = (NO_SESSION, SYNC_TOOL, IN_MEMORY, SQLITE, DURABLE, BARE)
+TARGETS_US = {NO_SESSION: 40.0, SQLITE: 1000.0, DURABLE: 300.0}
 DEEP_TARGET_US = 1000.0
-Samples = dict[str, list[int]]
-"""Scenario label -> per-turn wall times in ns, pooled over rounds."""
+Samples = dict[str, Timings]
+"""Scenario label -> per-turn wall and CPU times in ns, pooled over rounds."""
 
 
 @tool
@@ -156,7 +173,12 @@ def new_session() -> str:
     return f"conv-{next(_ids)}"
 
 
-def turn_scenarios(sqlite: Runner) -> dict[str, Callable[[], Awaitable[object]]]:
+def durable_runner(db: SQLiteDatabase) -> Runner:
+    """A runner whose runs are checkpointed: run store and session store on one database."""
+    return Runner(run_store=SQLiteRunStore(db), session_store=SQLiteSessionStore(db))
+
+
+def turn_scenarios(sqlite: Runner, durable: Runner) -> dict[str, Callable[[], Awaitable[object]]]:
     """The main table's turns, built anew each round (so a fresh in-memory store)."""
     agent, plain = make_agent(), Runner()
     sync_agent = make_agent(sync_tool=True)
@@ -166,8 +188,18 @@ def turn_scenarios(sqlite: Runner) -> dict[str, Callable[[], Awaitable[object]]]
         SYNC_TOOL: lambda: plain.run(sync_agent, PROMPT),
         IN_MEMORY: lambda: memory.run(agent, PROMPT, session_id=new_session()),
         SQLITE: lambda: sqlite.run(agent, PROMPT, session_id=new_session()),
+        DURABLE: lambda: durable.run(agent, PROMPT, session_id=new_session()),
         BARE: lambda: bare_turn(PROMPT),
     }
+
+
+async def verify_durable(durable: Runner) -> None:
+    """A durable turn must leave its run stored as completed, else nothing was kept."""
+    result = await durable.run(make_agent(), PROMPT, session_id=new_session())
+    verify(result)
+    stored = await durable.get_run(result.run_id)
+    if stored.status != "completed" or stored.output != ANSWER:
+        raise AssertionError(f"durable run stored as {stored.status!r}: {stored.output!r}")
 
 
 async def conversations(runner: Runner, count: int, depth: int) -> list[list[int]]:
@@ -209,29 +241,40 @@ class Growth:
 # -- measuring --------------------------------------------------------------------------
 
 
-async def turn_round(sqlite: Runner, runs: int, warmup: int, shift: int, into: Samples) -> None:
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The SQLite-backed runners of the main table, shared by every round."""
+
+    sqlite: Runner
+    durable: Runner
+
+
+async def turn_round(stores: Stores, runs: int, warmup: int, shift: int, into: Samples) -> None:
     """One round of the main table's scenarios, in an order rotated by `shift`."""
-    turns = list(turn_scenarios(sqlite).items())
+    turns = list(turn_scenarios(stores.sqlite, stores.durable).items())
     shift %= len(turns)
     for label, turn in turns[shift:] + turns[:shift]:
         verify(await turn())
-        into[label] += await time_async(lambda _, t=turn: t(), runs=runs, warmup=warmup)
+        into[label].extend(await time_async(lambda _, t=turn: t(), runs=runs, warmup=warmup))
 
 
 async def measure(args: argparse.Namespace, tmp: Path) -> tuple[Samples, Growth]:
     """`args.rounds` interleaved rounds of every scenario, samples pooled."""
     per_round = max(args.runs // args.rounds, 2)
     count = max(args.runs // args.depth // args.rounds, 1)
-    pooled: Samples = defaultdict(list)
+    pooled: Samples = defaultdict(Timings)
     growth = Growth([[] for _ in range(args.depth)], [[] for _ in range(args.depth)])
     fresh, deep = SQLiteSessionStore(tmp / "fresh.db"), SQLiteSessionStore(tmp / "deep.db")
+    durable_db = SQLiteDatabase(tmp / "durable.db")
+    stores = Stores(Runner(session_store=fresh), durable_runner(durable_db))
     try:
+        await verify_durable(stores.durable)
         for r in range(args.rounds):
-            await turn_round(Runner(session_store=fresh), per_round, args.warmup, r, pooled)
+            await turn_round(stores, per_round, args.warmup, r, pooled)
             await growth.add_round(Runner(session_store=deep), count)
     finally:
-        fresh.close()
-        deep.close()
+        for db in (fresh.db, deep.db, durable_db):
+            db.close()
     return pooled, growth
 
 
@@ -242,16 +285,17 @@ def main_row(s: Summary, bare: Summary, target: float | None) -> list[str]:
     verdict = "" if target is None else ("ok" if s.p50_us <= target else "MISSED")
     goal = "" if target is None else f"<= {target:,.0f}"
     cells = [f"{s.runs:,}", f"{s.p50_us:,.1f}", f"{s.p95_us:,.1f}", f"{s.p99_us:,.1f}"]
-    return [s.label, *cells, f"{s.p50_us / bare.p50_us:.0f}x", goal, verdict]
+    cpu = "" if s.cpu_p50_us is None else f"{s.cpu_p50_us:,.1f}"
+    return [s.label, *cells, cpu, f"{s.p50_us / bare.p50_us:.0f}x", goal, verdict]
 
 
 def print_main(pooled: Samples, growth: Growth) -> None:
     deep = f"keel, SQLite, turn {len(growth.sqlite)} of a conversation"
-    rows = [(summarize(label, pooled[label]), TARGETS_US.get(label)) for label in ORDER]
+    rows = [(summarize_timings(label, pooled[label]), TARGETS_US.get(label)) for label in ORDER]
     rows.insert(-1, (summarize(deep, growth.sqlite[-1]), DEEP_TARGET_US))
     bare = rows[-1][0]
     headers = ["scenario (one turn = 2 model steps + 1 tool call)", "runs", "p50 µs", "p95 µs"]
-    headers += ["p99 µs", "p50 / bare", "target p50", ""]
+    headers += ["p99 µs", "CPU p50 µs", "p50 / bare", "target p50", ""]
     print_table(headers, [main_row(s, bare, target) for s, target in rows])
 
 
@@ -274,6 +318,7 @@ def report(args: argparse.Namespace, pooled: Samples, growth: Growth) -> None:
     print(f"{args.rounds} interleaved rounds; per round and scenario {args.warmup:,} warm-up")
     print(f"runs, then {args.runs // args.rounds:,} timed runs\n")
     print_main(pooled, growth)
+    print("\nCPU p50: median CPU time of the process per turn (all threads), beside wall p50")
     print(f"\nHistory growth: {count:,} conversations of {depth} turns each, SQLite store")
     print(f"and in-memory store (SQLite turn {depth} is the main table's turn-{depth} row)\n")
     print_growth(growth)

@@ -9,6 +9,8 @@ pip on first use, pinned below), through `benchmarks/peers/<name>_turn.py`, whic
 JSON; Keel never imports them. Keel is measured in this process. To even out noise from
 other work on the machine, the frameworks take turns: `--rounds` rounds, each timing
 every framework for runs/rounds turns after its warm-up, and the samples are pooled.
+Every turn is sampled on the wall clock and as the process's CPU time (each peer in its
+own process, the same way), so CPU µs per turn sits beside the wall-clock p50.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from _common import Summary, first_paragraph, machine_line, print_table, summarize, time_async
+from _common import (
+    Summary,
+    Timings,
+    first_paragraph,
+    machine_line,
+    print_table,
+    summarize_timings,
+    time_async,
+)
 from keel import Runner
 from loop_overhead import PROMPT, make_agent, verify
 
@@ -82,7 +92,7 @@ def run_peer(peer: Peer, runs: int, warmup: int) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-async def keel_round(runner: Runner, runs: int, warmup: int) -> list[int]:
+async def keel_round(runner: Runner, runs: int, warmup: int) -> Timings:
     agent = make_agent()
     verify(await runner.run(agent, PROMPT))
     return await time_async(lambda _: runner.run(agent, PROMPT), runs=runs, warmup=warmup)
@@ -92,31 +102,33 @@ def measure(args: argparse.Namespace) -> tuple[Summary, list[tuple[Summary, str]
     """Interleaved rounds; Keel's pooled summary and each peer's with its version."""
     per_round = max(args.runs // args.rounds, 2)
     runner = Runner()
-    keel: list[int] = []
-    peers: dict[str, list[int]] = {p.name: [] for p in PEERS}
+    keel = Timings()
+    peers: dict[str, Timings] = {p.name: Timings() for p in PEERS}
     versions: dict[str, str] = {}
     for _ in range(args.rounds):
-        keel += asyncio.run(keel_round(runner, per_round, args.warmup))
+        keel.extend(asyncio.run(keel_round(runner, per_round, args.warmup)))
         for peer in PEERS:
             result = run_peer(peer, per_round, args.warmup)
-            peers[peer.name] += result["samples_ns"]
+            peers[peer.name].extend(Timings(result["samples_ns"], result["cpu_samples_ns"]))
             versions[peer.name] = result["version"]
-    summaries = [(summarize(p.framework, peers[p.name]), versions[p.name]) for p in PEERS]
-    return summarize("Keel", keel), summaries
+    summaries = [(summarize_timings(p.framework, peers[p.name]), versions[p.name]) for p in PEERS]
+    return summarize_timings("Keel", keel), summaries
 
 
 def print_results(keel: Summary, peers: list[tuple[Summary, str]]) -> None:
     headers = ["framework (one turn = 2 model steps + 1 tool call)", "version", "runs"]
-    headers += ["p50 µs", "p95 µs", "p99 µs", "p50 / keel", "p95 / keel"]
+    headers += ["p50 µs", "p95 µs", "p99 µs", "CPU p50 µs", "p50 / keel", "p95 / keel"]
+    headers += ["CPU / keel"]
     rows = [row(keel, f"keel {version('keel')}", keel)]
     rows += [row(s, peer_version, keel) for s, peer_version in peers]
     print_table(headers, rows)
 
 
 def row(s: Summary, framework_version: str, keel: Summary) -> list[str]:
-    times = [f"{s.p50_us:,.1f}", f"{s.p95_us:,.1f}", f"{s.p99_us:,.1f}"]
+    cpu, keel_cpu = s.cpu_p50_us or 0.0, keel.cpu_p50_us or 1.0
+    times = [f"{s.p50_us:,.1f}", f"{s.p95_us:,.1f}", f"{s.p99_us:,.1f}", f"{cpu:,.1f}"]
     ratios = [f"{s.p50_us / keel.p50_us:,.1f}x", f"{s.p95_us / keel.p95_us:,.1f}x"]
-    return [s.label, framework_version, f"{s.runs:,}", *times, *ratios]
+    return [s.label, framework_version, f"{s.runs:,}", *times, *ratios, f"{cpu / keel_cpu:,.1f}x"]
 
 
 def parse_args() -> argparse.Namespace:

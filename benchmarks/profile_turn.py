@@ -1,10 +1,11 @@
 """Where a Keel turn spends its time: cProfile over many turns of `loop_overhead.py`.
 
-    python benchmarks/profile_turn.py [--scenario none|sqlite|deep] [--runs 3000]
+    python benchmarks/profile_turn.py [--scenario none|sqlite|durable|deep] [--runs 3000]
                                       [--top 25] [--sort tottime|cumtime] [--pyinstrument]
 
-Scenarios: `none` (no session), `sqlite` (SQLite store, new session per run), `deep`
-(SQLite, conversations of 20 turns). Figures are per turn, in µs *under the profiler*,
+Scenarios: `none` (no session), `sqlite` (SQLite store, new session per run), `durable`
+(the same plus a `SQLiteRunStore` on the same database: checkpoints), `deep` (SQLite,
+conversations of 20 turns). Figures are per turn, in µs *under the profiler*,
 which inflates small Python functions several times over: read them as shares, and
 time changes with `loop_overhead.py`. Two tables: every function, then Keel's only.
 `--pyinstrument` prints pyinstrument's sampled call tree instead (less distortion of
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import first_paragraph, machine_line, print_table
-from keel import Runner, SQLiteSessionStore
+from keel import Runner, SQLiteRunStore, SQLiteSessionStore
 from loop_overhead import PROMPT, make_agent
 
 DEPTH = 20
@@ -38,8 +39,9 @@ def turn_function(scenario: str, store: SQLiteSessionStore) -> Callable[[int], A
     if scenario == "none":
         runner = Runner()
         return lambda _: runner.run(agent, PROMPT)
-    runner = Runner(session_store=store)
-    if scenario == "sqlite":
+    runs = SQLiteRunStore(store.db) if scenario == "durable" else None
+    runner = Runner(session_store=store, run_store=runs)
+    if scenario in ("sqlite", "durable"):
         return lambda i: runner.run(agent, PROMPT, session_id=f"s-{i}")
     return lambda i: runner.run(agent, PROMPT, session_id=f"deep-{i // DEPTH}")
 
@@ -111,7 +113,7 @@ def report(profiler: cProfile.Profile, args: argparse.Namespace) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=first_paragraph(__doc__))
-    parser.add_argument("--scenario", choices=("none", "sqlite", "deep"), default="none")
+    parser.add_argument("--scenario", choices=("none", "sqlite", "durable", "deep"), default="none")
     parser.add_argument("--runs", type=int, default=3000, help="profiled turns")
     parser.add_argument("--top", type=int, default=25, help="functions per table")
     parser.add_argument("--sort", choices=("tottime", "cumtime"), default="tottime")

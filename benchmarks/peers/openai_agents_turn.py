@@ -58,8 +58,8 @@ async def main() -> None:
     result = await Runner.run(agent, PROMPT, run_config=config)
     if result.final_output != ANSWER or len(result.new_items) != 3:
         raise AssertionError(f"unexpected turn: {result.final_output!r}, {result.new_items!r}")
-    samples = await time_async(run_once, runs=args.runs, warmup=args.warmup)
-    report("OpenAI Agents SDK", "openai-agents", samples, "tracing disabled")
+    timings = await time_async(run_once, runs=args.runs, warmup=args.warmup)
+    report("OpenAI Agents SDK", "openai-agents", timings, "tracing disabled")
 
 
 if __name__ == "__main__":

@@ -57,8 +57,8 @@ async def main() -> None:
     result = await agent.run(PROMPT)
     if result.output != ANSWER or len(result.new_messages()) != 4:
         raise AssertionError(f"unexpected turn: {result.output!r}, {result.new_messages()!r}")
-    samples = await time_async(run_once, runs=args.runs, warmup=args.warmup)
-    report("PydanticAI", "pydantic-ai-slim", samples, "FunctionModel, instrumentation off")
+    timings = await time_async(run_once, runs=args.runs, warmup=args.warmup)
+    report("PydanticAI", "pydantic-ai-slim", timings, "FunctionModel, instrumentation off")
 
 
 if __name__ == "__main__":
