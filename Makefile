@@ -36,6 +36,7 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(PY) benchmarks/loop_overhead.py
+	$(PY) benchmarks/durable_runs.py
 	$(PY) benchmarks/import_time.py
 
 clean:
