@@ -27,6 +27,14 @@ class RunLimits:
     max_tool_result_chars: int = 8_000
     """Tool results (and tool errors) longer than this are cut before the model sees them."""
 
+    @property
+    def has_token_bounds(self) -> bool:
+        return not (
+            self.max_input_tokens is None
+            and self.max_output_tokens is None
+            and self.max_total_tokens is None
+        )
+
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise ConfigurationError(f"max_steps must be at least 1, got {self.max_steps}")

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
+from functools import partial
 from typing import Any, TypeVar
 
-from keel._run.finish import Settler, result_of
+from keel._run.finish import drive
 from keel._run.locks import SessionLocks
 from keel._run.prepare import RunInput, Wiring
 from keel._run.starts import Start, new_start, resume_start
 from keel.agent import Agent
-from keel.context import RunContext
 from keel.events import RunEvent, RunFinished, RunHook
 from keel.exceptions import RunError
 from keel.memory.session import SessionStore
@@ -185,7 +185,8 @@ class Runner:
     ) -> Start:
         self.remember(agent)
         who = principal or ANONYMOUS
-        return new_start(
+        return partial(
+            new_start,
             self,
             agent,
             input,
@@ -204,7 +205,7 @@ class Runner:
         deps: Any,
     ) -> Start:
         who = principal or ANONYMOUS
-        return resume_start(self, run_id, dict(decisions or {}), who, deps)
+        return partial(resume_start, self, run_id, dict(decisions or {}), who, deps)
 
     @property
     def wiring(self) -> Wiring:
@@ -224,16 +225,5 @@ class Runner:
                     return event.result
         raise RunError("the run ended without a result")  # unreachable by construction
 
-    async def _drive(self, start: Start, *, streaming: bool) -> AsyncGenerator[RunEvent]:
-        async with start as begun:
-            if isinstance(begun, RunState):  # nothing to run: a stored outcome
-                yield RunFinished(_bare_context(begun), result_of(begun, None, ()))
-                return
-            settler = Settler(begun, self.session_store, self.hooks)
-            async with aclosing(settler.drive(streaming)) as events:
-                async for event in events:
-                    yield event
-
-
-def _bare_context(state: RunState) -> RunContext:
-    return RunContext(state.run_id, state.agent_name, state.session_id, principal=state.principal)
+    def _drive(self, start: Start, *, streaming: bool) -> AsyncGenerator[RunEvent]:
+        return drive(start, self.session_store, self.hooks, streaming=streaming)

@@ -44,6 +44,8 @@ class ActiveRun:
     prefix: list[Message] = field(default_factory=list[Message])
     text_sink: Callable[[str], None] | None = None
     """Where streamed text goes while a model call streams; None when not streaming."""
+    response: ModelResponse | None = None
+    """The last streamed model call's response."""
     output: Any = None
     answered: bool = False
     """True once the final answer validated (`output` may legitimately be None)."""
@@ -89,4 +91,5 @@ class ActiveRun:
             if record.call.call_id == call.call.call_id:
                 record.status = "started"
                 record.attempts += 1
-        await self.checkpoints.step(self.state)
+        if self.checkpoints.written:
+            await self.checkpoints.step(self.state)

@@ -8,8 +8,6 @@ another process holding the session makes the store refuse with `SessionBusyErro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
 from weakref import WeakValueDictionary
 
 __all__ = ["SessionLocks"]
@@ -20,14 +18,13 @@ class SessionLocks:
         # Weak: a lock lives while some run holds or waits on it, then goes.
         self._locks: WeakValueDictionary[tuple[str, str], asyncio.Lock] = WeakValueDictionary()
 
-    @asynccontextmanager
-    async def hold(self, tenant_id: str, session_id: str | None) -> AsyncGenerator[None]:
+    async def acquire(self, tenant_id: str, session_id: str | None) -> asyncio.Lock | None:
+        """Wait for the session's turn; release the returned lock when the run ends."""
         if session_id is None:
-            yield
-            return
+            return None
         key = (tenant_id, session_id)
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
-        async with lock:
-            yield
+        await lock.acquire()
+        return lock

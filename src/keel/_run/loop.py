@@ -16,9 +16,11 @@ from dataclasses import replace
 from pydantic import ValidationError
 
 from keel._run.active import ActiveRun
+from keel._run.model_call import call_model, model_call_approved
 from keel._run.output import repair_prompt
 from keel._run.streaming import stream_model_call
-from keel._run.tool_step import run_tool_step
+from keel._run.tool_step import settle_tool_step, started_events
+from keel._run.usage import add_model_usage
 from keel.events import (
     MiddlewareDecision,
     ModelRequestStarted,
@@ -26,66 +28,68 @@ from keel.events import (
     OutputRepairRequested,
     RunEvent,
 )
-from keel.exceptions import MaxStepsExceeded, OutputValidationError, RunBlocked
+from keel.exceptions import MaxStepsExceeded, OutputValidationError
 from keel.messages import Message, ModelResponse, Part, ToolCallPart
-from keel.middleware import ModelCall, SuspendRun
-from keel.runs.pending import PendingAction, Reject
+from keel.middleware import ModelCall
 from keel.runs.state import CallRecord
 
-__all__ = ["model_pending_id", "run_loop"]
-
-
-def model_pending_id(step: int) -> str:
-    return f"s{step}m"
+__all__ = ["run_loop", "unique_call_ids"]
 
 
 async def run_loop(run: ActiveRun, *, streaming: bool) -> AsyncGenerator[RunEvent]:
-    """Run steps until a valid final answer (left in `run.output`) or a suspension."""
+    """Run steps until a valid final answer (left in `run.output`) or a suspension.
+
+    One generator for the whole run, with plain coroutines below it: every nested async
+    generator would cost a turn several microseconds (see BENCHMARKS.md).
+    """
     state = run.state
-    if state.calls:  # resumed in the middle of a tool step
-        async for event in run_tool_step(run):
-            yield event
     while state.status == "running" and not run.answered:
-        async with aclosing(_step(run, streaming)) as events:
-            async for event in events:
+        if state.calls:  # the model asked for tools (or a resumed run stopped amid them)
+            for event in started_events(run):
                 yield event
+            for event in await settle_tool_step(run):
+                yield event
+            continue
+        call = _begin_step(run)
+        yield ModelRequestStarted(run.context, call.request, run.model.name, run.model.provider)
+        if streaming:
+            async with aclosing(stream_model_call(run, call)) as deltas:
+                async for delta in deltas:
+                    yield delta
+        response = run.response if streaming else await call_model(run, call)
+        if response is None:  # suspended before the model was called
+            return
+        for event in await _observe(run, call, response):
+            yield event
+        if not state.calls and not await _accept_output(run, response.message):
+            yield _repair_event(run)
+            await run.checkpoints.step(state)
 
 
-async def _step(run: ActiveRun, streaming: bool) -> AsyncGenerator[RunEvent]:
-    """One model call and what follows from its answer: tools, the output, or a repair."""
-    state = run.state
+def _begin_step(run: ActiveRun) -> ModelCall:
     _check_steps(run)
-    approved = _model_call_approved(run)
-    state.step += 1
-    run.context.step = state.step
+    approved = model_call_approved(run)
+    run.state.step += 1
+    run.context.step = run.state.step
     call = ModelCall(context=run.context, request=run.build_request(), model=run.model)
     call.approved = approved
-    yield ModelRequestStarted(run.context, call.request, run.model.name, run.model.provider)
-    response: ModelResponse | None = None
-    async with aclosing(_model_step(run, call, streaming)) as items:
-        async for item in items:
-            if isinstance(item, ModelResponse):
-                response = item
-            else:
-                yield item
-    if response is None:  # suspended before the model was called
-        return
-    for event in _decision_events(run, call):
-        yield event
-    yield ModelResponseReceived(run.context, response)
-    if response.message.tool_calls:
-        async for event in run_tool_step(run):
-            yield event
-    elif not await _accept_output(run, response.message):
-        yield _repair_event(run)
-        await run.checkpoints.step(state)
+    return call
+
+
+async def _observe(run: ActiveRun, call: ModelCall, response: ModelResponse) -> list[RunEvent]:
+    """Account for and record the answer; the events that report it."""
+    add_model_usage(run.context.usage, response.usage, run.agent.limits)
+    await _record_response(run, response)
+    events = _decision_events(run, call)
+    events.append(ModelResponseReceived(run.context, response))
+    return events
 
 
 def unique_call_ids(message: Message) -> Message:
     """The message with every tool call id unique: results, checkpoints and idempotency
     keys are matched by id, and a model may repeat one (`call_1`, `call_1`)."""
-    ids = [c.call_id for c in message.tool_calls]
-    if len(set(ids)) == len(ids):
+    ids = [p.call_id for p in message.parts if isinstance(p, ToolCallPart)]
+    if len(ids) < 2 or len(set(ids)) == len(ids):
         return message
     seen: set[str] = set()
     parts: list[Part] = []
@@ -111,60 +115,24 @@ def _check_steps(run: ActiveRun) -> None:
         )
 
 
-def _model_call_approved(run: ActiveRun) -> bool:
-    record = run.state.decision_for(model_pending_id(run.state.step + 1))
-    if record is None:
-        return False
-    if isinstance(record.decision, Reject):
-        raise RunBlocked(
-            f"a person rejected the model call of run {run.state.run_id!r}",
-            reply=record.decision.reason or "This request was declined.",
-        )
-    return True
-
-
-async def _model_step(
-    run: ActiveRun, call: ModelCall, streaming: bool
-) -> AsyncGenerator[RunEvent | ModelResponse]:
-    """One model call; yields text events while streaming, then the response."""
-    state = run.state
-    try:
-        if streaming:
-            async with aclosing(stream_model_call(run, call)) as items:
-                async for item in items:
-                    if isinstance(item, ModelResponse):
-                        await _record_response(run, item)
-                    yield item
-        else:
-            response = await run.pipeline.model(call)
-            await _record_response(run, response)
-            yield response
-    except SuspendRun as suspension:
-        state.step -= 1  # the step did not happen; it is taken again on resume
-        run.context.step = state.step
-        pending = PendingAction(
-            model_pending_id(state.step + 1),
-            "model_call",
-            suspension.reason,
-            requested_by=suspension.middleware,
-        )
-        await _suspend_on_model_call(run, pending)
-
-
 async def _record_response(run: ActiveRun, response: ModelResponse) -> None:
     state = run.state
-    message = unique_call_ids(response.message)
+    message = response.message
+    if message.role == "assistant" and len(message.parts) > 1:
+        message = unique_call_ids(message)
     state.new_messages.append(message)
     calls = message.tool_calls
     if calls:
         state.calls = [CallRecord(c) for c in calls]
-        await run.checkpoints.step(state)  # the model asked for tools: none has run yet
+        if not any(_has_side_effects(run, c.tool_name) for c in calls):
+            # Side-effecting calls write their own "started" checkpoint before they run,
+            # carrying this answer with them; only an all-read-only step writes it here.
+            await run.checkpoints.step(state)
 
 
-async def _suspend_on_model_call(run: ActiveRun, pending: PendingAction) -> None:
-    run.state.pending = [pending]
-    run.state.status = "suspended"
-    await run.checkpoints.keep(run.state)
+def _has_side_effects(run: ActiveRun, tool_name: str) -> bool:
+    tool = run.tools.get(tool_name)
+    return tool is not None and not tool.annotations.read_only
 
 
 def _decision_events(run: ActiveRun, call: ModelCall) -> list[RunEvent]:

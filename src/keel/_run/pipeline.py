@@ -69,16 +69,20 @@ class Pipeline:
 
 
 def _model_layer(layer: Middleware, inner: ModelHandler) -> ModelHandler:
+    name, wrap = layer.name, layer.wrap_model_call
+
     async def handle(call: ModelCall) -> ModelResponse:
-        call.by = layer.name
-        return await layer.wrap_model_call(call, inner)
+        call.by = name
+        return await wrap(call, inner)
 
     return handle
 
 
 def _tool_layer(layer: Middleware, inner: ToolHandler) -> ToolHandler:
+    name, wrap = layer.name, layer.wrap_tool_call
+
     async def handle(call: ToolCall) -> ToolResultPart:
-        call.by = layer.name
-        return await layer.wrap_tool_call(call, inner)
+        call.by = name
+        return await wrap(call, inner)
 
     return handle

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any, cast
 
 from keel._run.active import ActiveRun
-from keel._run.builtin import ApprovalGate, UsageLimiter
+from keel._run.builtin import ApprovalGate
 from keel._run.checkpoint import Checkpointer
 from keel._run.output import OutputSpec
 from keel.agent import Agent, check_unique_names
@@ -109,7 +109,7 @@ async def activate(
 
 
 def _middleware(agent: Agent[Any], wiring: Wiring, tools: dict[str, Tool]) -> list[Middleware]:
-    chain: list[Middleware] = [UsageLimiter(agent.limits), *wiring.middleware, *agent.middleware]
+    chain: list[Middleware] = [*wiring.middleware, *agent.middleware]
     if tracing_configured():
         chain.insert(0, default_tracing())  # outermost: its spans cover every other layer
     if any(t.annotations.requires_approval for t in tools.values()):
@@ -163,9 +163,15 @@ def tracing_configured() -> bool:
     """Whether an OpenTelemetry SDK is installed; checked per run (~0.3 µs), so one
     configured after the first run is still seen. Without one, spans would be no-ops
     costing a quarter of the loop's overhead."""
-    from opentelemetry import trace
-
+    trace = _otel_trace()
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+@cache
+def _otel_trace() -> Any:
+    from opentelemetry import trace  # on first run, not at `import keel`
+
+    return trace
 
 
 @cache

@@ -1,14 +1,15 @@
 """How a run begins: fresh from input, or resumed from its stored state.
 
-Each is an async context manager that holds the session's in-process lock for the run's
-whole life and yields either a `Begun` run to drive, or — when there is nothing to run —
-the stored `RunState` whose outcome is returned as it is.
+Each is a coroutine that returns either a `Begun` run to drive — holding the session's
+in-process lock until the driver releases it at the run's end — or, when there is nothing
+to run, the stored `RunState` whose outcome is returned as it is. Plain coroutines, not
+context managers: the fast path of every run goes through here.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from keel._run.prepare import (
 from keel.agent import Agent
 from keel.events import RunResumed, RunStarted
 from keel.exceptions import ConfigurationError, DecisionError, RunConflictError, RunNotFoundError
+from keel.messages import Message
 from keel.middleware import Respond
 from keel.principal import Principal
 from keel.runs.pending import Decision, DecisionRecord
@@ -42,12 +44,21 @@ class Begun:
     opening: RunStarted | RunResumed
     respond: str | None = None
     """Set when input middleware answered in the model's place."""
+    lock: asyncio.Lock | None = None
+    """The session's lock, held until the run ends."""
+
+    def release(self) -> None:
+        self.release_lock(self.lock)
+
+    @staticmethod
+    def release_lock(lock: asyncio.Lock | None) -> None:
+        if lock is not None:
+            lock.release()
 
 
-Start = AbstractAsyncContextManager[Begun | RunState]
+Start = Callable[[], Awaitable[Begun | RunState]]
 
 
-@asynccontextmanager
 async def new_start(
     runner: Runner,
     agent: Agent[Any],
@@ -58,7 +69,7 @@ async def new_start(
     run_id: str | None,
     principal: Principal,
     parent_run_id: str | None,
-) -> AsyncGenerator[Begun | RunState]:
+) -> Begun | RunState:
     messages = input_messages(input)
     state = new_state(
         agent,
@@ -68,22 +79,39 @@ async def new_start(
         parent_run_id=parent_run_id,
     )
     if run_id is not None and (stored := await _stored(runner, run_id, principal)) is not None:
-        yield stored
-        return
-    async with runner.locks.hold(principal.tenant_id, session_id):
-        history = await load_history(runner.session_store, state)
-        state.history_len = len(history)
-        checkpoints = Checkpointer(runner.run_store, runner.durable)
-        run = await activate(
-            agent, state, history, wiring=runner.wiring, checkpoints=checkpoints, deps=deps
-        )
-        passed = await run.pipeline.input(run.context, messages)
-        state.new_messages = messages if isinstance(passed, Respond) else list(passed)
+        return stored
+    lock = (
+        None if session_id is None else await runner.locks.acquire(principal.tenant_id, session_id)
+    )
+    try:
+        return await _begin_new(runner, agent, state, messages, deps, lock=lock)
+    except BaseException:
+        Begun.release_lock(lock)
+        raise
+
+
+async def _begin_new(
+    runner: Runner,
+    agent: Agent[Any],
+    state: RunState,
+    messages: list[Message],
+    deps: Any,
+    *,
+    lock: asyncio.Lock | None,
+) -> Begun:
+    history = [] if state.session_id is None else await load_history(runner.session_store, state)
+    state.history_len = len(history)
+    checkpoints = Checkpointer(runner.run_store, runner.durable)
+    run = await activate(
+        agent, state, history, wiring=runner.wiring, checkpoints=checkpoints, deps=deps
+    )
+    passed = await run.pipeline.input(run.context, messages)
+    respond = passed.text if isinstance(passed, Respond) else None
+    state.new_messages = messages if isinstance(passed, Respond) else passed
+    if checkpoints.durable:
         await checkpoints.start(state)
-        opening = RunStarted(
-            run.context, tuple(state.new_messages), run.model.name, run.model.provider
-        )
-        yield Begun(run, opening, passed.text if isinstance(passed, Respond) else None)
+    opening = RunStarted(run.context, tuple(state.new_messages), run.model.name, run.model.provider)
+    return Begun(run, opening, respond, lock)
 
 
 async def _stored(runner: Runner, run_id: str, principal: Principal) -> RunState | None:
@@ -101,14 +129,13 @@ async def _stored(runner: Runner, run_id: str, principal: Principal) -> RunState
     return state
 
 
-@asynccontextmanager
 async def resume_start(
     runner: Runner,
     run_id: str,
     decisions: Mapping[str, Decision],
     principal: Principal,
     deps: Any,
-) -> AsyncGenerator[Begun | RunState]:
+) -> Begun | RunState:
     store, tenant = runner.run_store, principal.tenant_id
     state = await store.load(run_id, tenant_id=tenant)
     await _refuse_final(runner, state)
@@ -116,17 +143,20 @@ async def resume_start(
         records = _records(runner, state, decisions, principal)
         state = await store.decide(run_id, records, tenant_id=tenant)
     if state.status != "running" and state.undecided:
-        yield state  # still waiting on someone: nothing runs yet
-        return
+        return state  # still waiting on someone: nothing runs yet
     agent = _agent_for(runner, state)
-    async with runner.locks.hold(tenant, state.session_id):
+    lock = await runner.locks.acquire(tenant, state.session_id)
+    try:
         state = await store.claim(run_id, tenant_id=tenant)
         history = await load_history(runner.session_store, state, limit=state.history_len)
         checkpoints = Checkpointer(store, runner.durable, written=True)
         run = await activate(
             agent, state, history, wiring=runner.wiring, checkpoints=checkpoints, deps=deps
         )
-        yield Begun(run, RunResumed(run.context, dict(decisions)))
+    except BaseException:
+        Begun.release_lock(lock)
+        raise
+    return Begun(run, RunResumed(run.context, dict(decisions)), lock=lock)
 
 
 async def _refuse_final(runner: Runner, state: RunState) -> None:

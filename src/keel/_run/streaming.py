@@ -13,26 +13,28 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from keel._run.active import ActiveRun
+from keel._run.model_call import suspend_model_call
 from keel.events import TextDelta
-from keel.messages import ModelResponse
-from keel.middleware import ModelCall
+from keel.middleware import ModelCall, SuspendRun
 
 __all__ = ["stream_model_call"]
 
 _END = object()
 
 
-async def stream_model_call(
-    run: ActiveRun, call: ModelCall
-) -> AsyncGenerator[TextDelta | ModelResponse]:
+async def stream_model_call(run: ActiveRun, call: ModelCall) -> AsyncGenerator[TextDelta]:
+    """Yield the text as it comes; the response is left in `run.response` (None when a
+    middleware suspended the run before the model was called)."""
     queue: asyncio.Queue[object] = asyncio.Queue()
-    run.text_sink = queue.put_nowait
+    run.text_sink, run.response = queue.put_nowait, None
     task = asyncio.ensure_future(run.pipeline.model(call))
     task.add_done_callback(lambda _: queue.put_nowait(_END))
     try:
         async for text in run.pipeline.stream(run.context, _drain(queue)):
             yield TextDelta(run.context, text)
-        yield await task
+        run.response = await task
+    except SuspendRun as suspension:
+        await suspend_model_call(run, suspension)
     finally:
         run.text_sink = None
         if not task.done():

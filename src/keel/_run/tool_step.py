@@ -18,17 +18,17 @@ suspends with its pending actions.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import replace
 
 from keel._run.active import ActiveRun
+from keel._run.usage import count_tool_call
+from keel.context import RunContext
 from keel.events import MiddlewareDecision, RunEvent, ToolCallFinished, ToolCallStarted
 from keel.messages import Message, ToolResultPart
 from keel.middleware import Respond, SuspendRun, ToolCall
 from keel.runs.pending import Approve, PendingAction, Reject
 from keel.runs.state import CallRecord
 
-__all__ = ["pending_id", "run_tool_step"]
+__all__ = ["pending_id", "settle_tool_step", "started_events"]
 
 _ATTENTION = (
     "{tool} started but did not finish (the process stopped) and it is not declared "
@@ -47,18 +47,23 @@ def pending_id(step: int, index: int, record: CallRecord) -> str:
     return f"{base}a{record.attempts}" if record.status == "started" else base
 
 
-async def run_tool_step(run: ActiveRun) -> AsyncIterator[RunEvent]:
-    state, ctx = run.state, run.context
-    todo = [r for r in state.calls if r.status != "finished"]
-    for record in todo:
-        yield ToolCallStarted(ctx, record.call)
+def started_events(run: ActiveRun) -> list[RunEvent]:
+    """Told before any call of the step runs."""
+    return [ToolCallStarted(run.context, r.call) for r in run.state.calls if r.result is None]
+
+
+async def settle_tool_step(run: ActiveRun) -> list[RunEvent]:
+    """Settle every unfinished call, then close the step; the events that report it."""
+    ctx = run.context
+    todo = [r for r in run.state.calls if r.status != "finished"]
     calls = await _settle_all(run, todo)
+    events: list[RunEvent] = []
     for record, call in zip(todo, calls, strict=True):
         if record.result is not None:
-            yield ToolCallFinished(ctx, record.call, record.result)
-        for event in _decision_events(run, record, call):
-            yield event
+            events.append(ToolCallFinished(ctx, record.call, record.result))
+        events.extend(_decision_events(run, record, call))
     await _close_step(run)
+    return events
 
 
 async def _settle_all(run: ActiveRun, todo: list[CallRecord]) -> list[ToolCall | None]:
@@ -77,9 +82,11 @@ async def _settle_all(run: ActiveRun, todo: list[CallRecord]) -> list[ToolCall |
 async def _settle(run: ActiveRun, record: CallRecord) -> ToolCall | None:
     """Bring one record to a result, or leave it waiting; returns the call it ran."""
     index = next(i for i, r in enumerate(run.state.calls) if r is record)
-    approved = await _decided(run, record, index)
+    approved = False if record.status == "planned" else await _decided(run, record, index)
     if approved is None:
         return None
+    if not approved:  # an approved call was counted when it was first asked for
+        count_tool_call(run.context.usage, run.agent.limits)
     call = _tool_call(run, record, approved)
     try:
         result = await run.pipeline.tool(call)
@@ -92,9 +99,8 @@ async def _settle(run: ActiveRun, record: CallRecord) -> ToolCall | None:
 
 
 async def _decided(run: ActiveRun, record: CallRecord, index: int) -> bool | None:
-    """Whether to run the call approved (True) or as usual (False); None: not now."""
-    if record.status == "planned":
-        return False
+    """For a call that is not simply planned: run it approved (True), as usual (False),
+    or not now (None)."""
     if record.status == "started" and _retryable(run, record):
         return False
     decision = run.state.decision_for(pending_id(run.state.step, index, record))
@@ -115,9 +121,25 @@ def _retryable(run: ActiveRun, record: CallRecord) -> bool:
 
 
 def _tool_call(run: ActiveRun, record: CallRecord, approved: bool) -> ToolCall:
-    context = replace(run.context, tool_call_id=record.call.call_id)
     tool = run.tools.get(record.call.tool_name)
+    context = call_context(run.context, record.call.call_id)
     return ToolCall(context=context, call=record.call, tool=tool, approved=approved)
+
+
+def call_context(ctx: RunContext, call_id: str) -> RunContext:
+    """The run's context for one tool call; shares usage and metadata with the run."""
+    return RunContext(
+        ctx.run_id,
+        ctx.agent_name,
+        ctx.session_id,
+        ctx.deps,
+        ctx.step,
+        ctx.usage,
+        ctx.principal,
+        ctx.parent_run_id,
+        call_id,
+        ctx.metadata,
+    )
 
 
 async def _rejection(run: ActiveRun, record: CallRecord, decision: Reject) -> ToolResultPart:
@@ -131,8 +153,11 @@ async def _rejection(run: ActiveRun, record: CallRecord, decision: Reject) -> To
 async def _finish(run: ActiveRun, record: CallRecord, result: ToolResultPart) -> None:
     record.result, record.status = result, "finished"
     tool = run.tools.get(record.call.tool_name)
-    if tool is not None and not tool.annotations.read_only:
-        await run.checkpoints.step(run.state)  # a side effect happened: never again
+    others_open = any(r.result is None for r in run.state.calls)
+    if others_open and tool is not None and not tool.annotations.read_only:
+        # A side effect happened: never again. (The last call's result is written by
+        # closing the step, right after.)
+        await run.checkpoints.step(run.state)
 
 
 def _add_pending(

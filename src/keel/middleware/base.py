@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from keel.context import RunContext
@@ -163,5 +164,9 @@ class Middleware:
 
 def overrides(middleware: Sequence[Middleware], point: str) -> list[Middleware]:
     """The middleware that override `point`; the others cost nothing there."""
-    base = getattr(Middleware, point)
-    return [m for m in middleware if getattr(type(m), point) is not base]
+    return [m for m in middleware if _overrides(type(m), point)]
+
+
+@cache
+def _overrides(kind: type[Middleware], point: str) -> bool:
+    return getattr(kind, point) is not getattr(Middleware, point)
