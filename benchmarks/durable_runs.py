@@ -2,6 +2,7 @@
 
     python benchmarks/durable_runs.py [--concurrency 200] [--sweep 1 20] [--seconds 6]
                                       [--rounds 3] [--resumes 1500] [--warmup 150]
+                                      [--model-ms 0]
 
 Every runner here that is "durable" has a `SQLiteRunStore` and a `SQLiteSessionStore` on
 one `SQLiteDatabase` (a file in a temporary folder), so each run is checkpointed at every
@@ -34,6 +35,7 @@ import argparse
 import asyncio
 import gc
 import itertools
+import random
 import statistics
 import tempfile
 import time
@@ -74,10 +76,16 @@ NO_STORE = "no session store, no run store"
 
 
 class InstantModel(PrebuiltModel):
-    """`loop_overhead.py`'s prebuilt answers, given back through one pass of the loop."""
+    """`loop_overhead.py`'s prebuilt answers, given back after `--model-ms` (default: one
+    pass of the loop). A latency is spread uniformly over 0.5x-1.5x, as real replies are;
+    an exact one would make all runs wake in the same instant, a burst no server sees."""
+
+    delay_s = 0.0
+    jitter = random.Random(7)
 
     async def request(self, request: ModelRequest) -> ModelResponse:
-        await asyncio.sleep(0)
+        delay = self.delay_s * (0.5 + self.jitter.random()) if self.delay_s else 0.0
+        await asyncio.sleep(delay)
         return await super().request(request)
 
 
@@ -327,7 +335,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (part 1)")
     parser.add_argument("--resumes", type=int, default=1500, help="timed round trips")
     parser.add_argument("--warmup", type=int, default=150, help="untimed round trips")
-    return parser.parse_args()
+    parser.add_argument(
+        "--model-ms",
+        type=float,
+        default=0.0,
+        help="model latency in the lag rows (0: answers at once, so the loop is saturated "
+        "and lag measures throughput; a realistic latency leaves lag to blocking calls)",
+    )
+    args = parser.parse_args()
+    InstantModel.delay_s = args.model_ms / 1000
+    return args
 
 
 async def run_all(tmp: Path, args: argparse.Namespace) -> None:
@@ -340,6 +357,7 @@ async def run_all(tmp: Path, args: argparse.Namespace) -> None:
     resumes = await measure_resume(tmp, args)
     print(machine_line())
     print(f"\nEvent-loop lag: a 1 ms ticker beside N runs always in flight; {args.seconds:g} s")
+    print(f"model latency {args.model_ms:g} ms a call;", end=" ")
     print(
         f"per row in {args.rounds} rotated rounds; run = one turn's wall time, queueing included\n"
     )
