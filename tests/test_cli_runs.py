@@ -175,11 +175,11 @@ def test_runs_lists_the_most_recent_first_one_a_line_for_scripts() -> None:
     result = keel_cli("runs", "--app", APP)
     assert result.exit_code == 0, result.output
     rows = [line.split("\t") for line in result.stdout.splitlines()]
-    assert [row[:3] for row in rows] == [
-        ["r1", "approvals", "completed"],
+    assert [row[:3] for row in rows] == [  # most recently started first
         ["r2", "approvals", "suspended"],
+        ["r1", "approvals", "completed"],
     ]
-    assert [row[4:6] for row in rows] == [["2", "0"], ["1", "1"]]  # steps, pending
+    assert [row[4:6] for row in rows] == [["1", "1"], ["2", "0"]]  # steps, pending
     limited = keel_cli("runs", "--app", APP, "--limit", "1", "--status", "suspended")
     assert [line.split("\t")[0] for line in limited.stdout.splitlines()] == ["r2"]
 

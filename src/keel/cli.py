@@ -193,7 +193,7 @@ def runs(
     limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show at most N.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """List runs, most recently updated first."""
+    """List runs, most recently started first."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = _RunsOptions(app, as_json)
         return

@@ -64,7 +64,7 @@ class RunStore(Protocol):
         session_id: str | None = None,
         limit: int = 50,
     ) -> list[RunState]:
-        """Runs, most recently updated first."""
+        """Runs, most recently started first."""
         ...
 
 
@@ -160,7 +160,7 @@ class InMemoryRunStore:
         states = [decode_state(d, r) for (t, r), (d, _) in self._runs.items() if t == tenant_id]
         states = [s for s in states if status in (None, s.status)]
         states = [s for s in states if session_id in (None, s.session_id)]
-        return sorted(states, key=lambda s: s.updated_at, reverse=True)[:limit]
+        return sorted(states, key=lambda s: s.created_at, reverse=True)[:limit]
 
     def _entry(self, run_id: str, tenant_id: str) -> tuple[str, str | None]:
         try:

@@ -105,7 +105,7 @@ class SQLiteRunStore:
         if session_id is not None:
             sql, params = sql + " AND session_id = ?", [*params, session_id]
         with self.db.reading() as conn:
-            rows = conn.execute(sql + " ORDER BY updated_at DESC LIMIT ?", (*params, limit))
+            rows = conn.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*params, limit))
             return [decode_state(data, run_id) for run_id, data in rows.fetchall()]
 
     def close(self) -> None:
