@@ -45,7 +45,7 @@ class FunctionTool:
             validated = self.args_model.model_validate(arguments)
         except ValidationError as exc:
             raise arguments_error(self.name, _problems(exc)) from None
-        return dict(validated)  # field -> value; extras are forbidden, so fields only
+        return dict(validated.__dict__)  # field -> value; extras are forbidden: fields only
 
     async def invoke(self, arguments: dict[str, Any], ctx: RunContext) -> Any:
         """Call the function with already validated arguments."""
