@@ -32,6 +32,8 @@ class RunContext:
     tool_call_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict[str, Any])
     """Middleware scratch space that is stored with the run (JSON values only)."""
+    approved: bool = False
+    """Inside a tool call: True when a person approved this very call."""
 
     @property
     def idempotency_key(self) -> str | None:

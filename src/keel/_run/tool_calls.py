@@ -3,7 +3,9 @@
 A bad argument, an unknown tool name or an exception inside the tool is reported back to
 the model as an error result (cut to `max_tool_result_chars`), so it can correct itself;
 the run itself never crashes on them. `started` is awaited after validation and right
-before the tool runs: the durable loop records there that a side effect may happen.
+before the tool runs: the durable loop records there that a side effect may happen. A tool
+may raise `SuspendRun` itself — an agent run as a tool whose own run suspended — and the
+call then waits on a person like one a middleware suspended.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pydantic_core import to_json
 
 from keel.exceptions import ToolArgumentsError
 from keel.messages import ToolResultPart
-from keel.middleware import ToolCall
+from keel.middleware import SuspendRun, ToolCall
 
 __all__ = ["invoke_tool", "truncate"]
 
@@ -38,6 +40,8 @@ async def invoke_tool(
     await started(call)
     try:
         value = await tool.invoke(arguments, call.context)
+    except SuspendRun:
+        raise  # the tool itself waits on a person (e.g. an agent it runs suspended)
     except Exception as exc:  # a tool's failure is information for the model
         message = f"tool {tool.name!r} failed: {type(exc).__name__}: {exc}"
         return call.result(truncate(message, max_chars), is_error=True)

@@ -122,11 +122,11 @@ def _retryable(run: ActiveRun, record: CallRecord) -> bool:
 
 def _tool_call(run: ActiveRun, record: CallRecord, approved: bool) -> ToolCall:
     tool = run.tools.get(record.call.tool_name)
-    context = call_context(run.context, record.call.call_id)
+    context = call_context(run.context, record.call.call_id, approved=approved)
     return ToolCall(context=context, call=record.call, tool=tool, approved=approved)
 
 
-def call_context(ctx: RunContext, call_id: str) -> RunContext:
+def call_context(ctx: RunContext, call_id: str, *, approved: bool) -> RunContext:
     """The run's context for one tool call; shares usage and metadata with the run."""
     return RunContext(
         ctx.run_id,
@@ -139,6 +139,7 @@ def call_context(ctx: RunContext, call_id: str) -> RunContext:
         ctx.parent_run_id,
         call_id,
         ctx.metadata,
+        approved,
     )
 
 
