@@ -219,3 +219,17 @@ async def test_a_caller_run_id_makes_a_retried_request_return_the_same_run(
     assert again.output == first.output == "only once"
     assert len(model.requests) == 1
     assert len(await runner.session_store.load("s")) == 2  # type: ignore[union-attr]
+
+
+async def test_a_decision_is_single_use(tmp_path: Path) -> None:
+    both = [tool_call("refund", {"order_id": "A1"}), tool_call("refund", {"order_id": "A2"})]
+    agent = _desk(both, "ok")
+    runner = _runner(tmp_path, agent)
+    first = await runner.run(agent, "refund both")
+    waiting = await runner.resume(first.run_id, decisions={"s1c1": Approve()})
+    assert waiting.status == "suspended" and [p.id for p in waiting.pending] == ["s1c2"]
+    with pytest.raises(DecisionError, match="'s1c1' .* was already decided"):
+        await runner.resume(first.run_id, decisions={"s1c1": Reject("changed my mind")})
+    assert REFUNDS == []  # nothing ran while s1c2 waits
+    done = await runner.resume(first.run_id, decisions={"s1c2": Approve()})
+    assert done.status == "completed" and REFUNDS == ["A1", "A2"]
