@@ -228,7 +228,7 @@ async def test_a_decision_is_single_use(tmp_path: Path) -> None:
     first = await runner.run(agent, "refund both")
     waiting = await runner.resume(first.run_id, decisions={"s1c1": Approve()})
     assert waiting.status == "suspended" and [p.id for p in waiting.pending] == ["s1c2"]
-    with pytest.raises(DecisionError, match="'s1c1' .* was already decided"):
+    with pytest.raises(DecisionError, match=r"'s1c1' .* was already decided"):
         await runner.resume(first.run_id, decisions={"s1c1": Reject("changed my mind")})
     assert REFUNDS == []  # nothing ran while s1c2 waits
     done = await runner.resume(first.run_id, decisions={"s1c2": Approve()})
