@@ -67,6 +67,8 @@ class Runner:
         self.can_decide = can_decide
         self._agents: dict[str, Agent[Any]] = {a.name: a for a in agents}
         self._locks = SessionLocks()
+        self.wiring = Wiring(session_store, self.middleware)
+        """What this runner adds to every run it starts or resumes."""
 
     async def run(
         self,
@@ -206,10 +208,6 @@ class Runner:
     ) -> Start:
         who = principal or ANONYMOUS
         return partial(resume_start, self, run_id, dict(decisions or {}), who, deps)
-
-    @property
-    def wiring(self) -> Wiring:
-        return Wiring(self.session_store, self.middleware)
 
     def agent_named(self, name: str) -> Agent[Any] | None:
         return self._agents.get(name)
