@@ -199,3 +199,22 @@ async def test_two_concurrent_runs_on_one_session_lose_no_turn() -> None:
     await asyncio.gather(*(runner.run(agent, f"m{i}", session_id="s") for i in range(3)))
     assert sorted(seen) == [1, 2, 3]  # each run saw every earlier turn
     assert len(await store.load("s")) == 6
+
+
+async def test_a_streamed_run_reports_its_suspension_and_streams_its_resumption() -> None:
+    @tool(requires_approval=True)
+    def cancel_order(order_id: str) -> str:
+        """Cancel an order."""
+        return f"{order_id} cancelled"
+
+    model = ScriptedModel([tool_call("cancel_order", {"order_id": "A1"}), "cancelled it"])
+    agent = Agent(name="a", model=model, tools=[cancel_order])
+    runner = Runner()
+    first = [type(e).__name__ async for e in runner.stream(agent, "cancel A1")]
+    assert first[-2:] == ["RunSuspended", "RunFinished"]
+    run_id = (await runner.run_store.list_runs(status="suspended"))[0].run_id
+    events = [e async for e in runner.stream_resume(run_id, decisions={"s1c1": Approve()})]
+    names = [type(e).__name__ for e in events]
+    assert names[0] == "RunResumed" and names[-1] == "RunFinished"
+    assert "ToolCallFinished" in names and "TextDelta" in names
+    assert isinstance(events[-1], RunFinished) and events[-1].result.output == "cancelled it"
