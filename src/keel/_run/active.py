@@ -48,6 +48,8 @@ class ActiveRun:
     """The last streamed model call's response."""
     output: Any = None
     answered: bool = False
+    observed: bool = True
+    """False when nobody reads the run's events (`run` with no hooks): none are made."""
     """True once the final answer validated (`output` may legitimately be None)."""
 
     def __post_init__(self) -> None:

@@ -57,6 +57,7 @@ async def drive(
         yield RunFinished(_bare_context(begun), result_of(begun, None, ()))
         return
     settler, ctx, finished = _Settler(begun, session_store, hooks), begun.run.context, False
+    begun.run.observed = streaming or not settler.silent
     try:
         yield await settler.tell(begun.opening)
         if begun.respond is not None:

@@ -36,11 +36,13 @@ from keel.runs.state import CallRecord
 __all__ = ["run_loop", "unique_call_ids"]
 
 
-async def run_loop(run: ActiveRun, *, streaming: bool) -> AsyncGenerator[RunEvent]:
+async def run_loop(run: ActiveRun, *, streaming: bool) -> AsyncGenerator[RunEvent]:  # noqa: C901
     """Run steps until a valid final answer (left in `run.output`) or a suspension.
 
     One generator for the whole run, with plain coroutines below it: every nested async
-    generator would cost a turn several microseconds (see BENCHMARKS.md).
+    generator would cost a turn several microseconds (see BENCHMARKS.md), which is why
+    this function is allowed to be a little more branched than the rest. Events are made
+    only when someone reads them (`run.observed`).
     """
     state = run.state
     while state.status == "running" and not run.answered:
@@ -51,7 +53,8 @@ async def run_loop(run: ActiveRun, *, streaming: bool) -> AsyncGenerator[RunEven
                 yield event
             continue
         call = _begin_step(run)
-        yield ModelRequestStarted(run.context, call.request, run.model.name, run.model.provider)
+        if run.observed:
+            yield ModelRequestStarted(run.context, call.request, run.model.name, run.model.provider)
         if streaming:
             async with aclosing(stream_model_call(run, call)) as deltas:
                 async for delta in deltas:
@@ -62,7 +65,8 @@ async def run_loop(run: ActiveRun, *, streaming: bool) -> AsyncGenerator[RunEven
         for event in await _observe(run, call, response):
             yield event
         if not state.calls and not await _accept_output(run, response.message):
-            yield _repair_event(run)
+            if run.observed:
+                yield _repair_event(run)
             await run.checkpoints.step(state)
 
 
@@ -80,6 +84,8 @@ async def _observe(run: ActiveRun, call: ModelCall, response: ModelResponse) -> 
     """Account for and record the answer; the events that report it."""
     add_model_usage(run.context.usage, response.usage, run.agent.limits)
     await _record_response(run, response)
+    if not run.observed:
+        return []
     events = _decision_events(run, call)
     events.append(ModelResponseReceived(run.context, response))
     return events

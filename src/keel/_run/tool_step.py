@@ -49,6 +49,8 @@ def pending_id(step: int, index: int, record: CallRecord) -> str:
 
 def started_events(run: ActiveRun) -> list[RunEvent]:
     """Told before any call of the step runs."""
+    if not run.observed:
+        return []
     return [ToolCallStarted(run.context, r.call) for r in run.state.calls if r.result is None]
 
 
@@ -57,12 +59,14 @@ async def settle_tool_step(run: ActiveRun) -> list[RunEvent]:
     ctx = run.context
     todo = [r for r in run.state.calls if r.status != "finished"]
     calls = await _settle_all(run, todo)
+    await _close_step(run)
     events: list[RunEvent] = []
+    if not run.observed:
+        return events
     for record, call in zip(todo, calls, strict=True):
         if record.result is not None:
             events.append(ToolCallFinished(ctx, record.call, record.result))
         events.extend(_decision_events(run, record, call))
-    await _close_step(run)
     return events
 
 
