@@ -112,6 +112,13 @@ def test_help_shows_version_as_a_plain_flag() -> None:
     assert "<" not in line and "bool" not in line.lower()  # a flag takes no value
 
 
+@pytest.mark.parametrize("command", [("run",), ("runs",), ("runs", "approve"), ("sessions",)])
+def test_no_flag_in_any_help_claims_a_value(command: tuple[str, ...]) -> None:
+    output = succeeded(keel_cli(*command, "--help"))
+    flags = [line for line in output.splitlines() if line.strip().startswith(("--json", "--help"))]
+    assert flags and all("<bool>" not in line for line in flags)
+
+
 # -- run -------------------------------------------------------------------------------
 
 

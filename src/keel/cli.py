@@ -28,6 +28,7 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals may hold keys and user data
+    rich_markup_mode=None,  # plain help: typer's rich panels print `<bool>` beside flags
 )
 
 AppOption = Annotated[
