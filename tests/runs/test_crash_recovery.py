@@ -54,14 +54,23 @@ def _run_and_kill(effects: Path, hang: str, text: str, run_id: str) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    marker = Path(str(effects) + ".hung")
-    deadline = time.monotonic() + 120  # a bound on waiting, not a timing assertion
-    while not marker.exists():
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        assert time.monotonic() < deadline, "the worker never reached the hang point"
-        time.sleep(0.05)
+    _wait_until_hung(effects, process)
     process.kill()
     process.wait()  # reaped: its pid is gone, so the run's owner is dead
+
+
+def _wait_until_hung(effects: Path, process: subprocess.Popen[bytes]) -> None:
+    """Poll for the worker's marker (up to 2,400 polls: a bound on waiting, not a timing)."""
+    marker = Path(str(effects) + ".hung")
+    for _ in range(2_400):
+        if marker.exists():
+            return
+        if process.poll() is not None:
+            pytest.fail(
+                f"the worker exited early: {process.stderr.read() if process.stderr else ''}"
+            )
+        time.sleep(0.05)
+    pytest.fail("the worker never reached the hang point")
 
 
 def _effect_lines(effects: Path) -> list[str]:
@@ -115,11 +124,7 @@ def test_a_run_whose_process_is_alive_cannot_be_taken_over(effects: Path) -> Non
         stderr=subprocess.DEVNULL,
     )
     try:
-        marker = Path(str(effects) + ".hung")
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _wait_until_hung(effects, process)
         done = _call_worker(effects, "resume", "run-d")
         assert done.returncode != 0
         assert "RunConflictError" in done.stderr and "running in another process" in done.stderr
