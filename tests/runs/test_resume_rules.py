@@ -233,3 +233,32 @@ async def test_a_decision_is_single_use(tmp_path: Path) -> None:
     assert REFUNDS == []  # nothing ran while s1c2 waits
     done = await runner.resume(first.run_id, decisions={"s1c2": Approve()})
     assert done.status == "completed" and REFUNDS == ["A1", "A2"]
+
+
+async def test_a_run_is_completed_only_together_with_its_stored_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from keel.storage.sqlite_sessions import Turn
+
+    def broken_append(self: Turn, conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    agent = Agent(name="desk", model=ScriptedModel(["hello"]))
+    runner = _runner(tmp_path, agent)
+    monkeypatch.setattr(Turn, "append", broken_append)
+    with pytest.raises(sqlite3.OperationalError):
+        await runner.run(agent, "hi", run_id="r-1", session_id="s")
+    state = await runner.get_run("r-1")
+    assert state.status == "failed"  # never "completed" without its turn
+    assert not await runner.session_store.exists("s")  # type: ignore[union-attr]
+
+
+async def test_sessions_in_another_database_still_get_the_turn(tmp_path: Path) -> None:
+    agent = Agent(name="desk", model=ScriptedModel(["hello"]))
+    sessions = SQLiteSessionStore(tmp_path / "sessions.db")
+    runner = Runner(session_store=sessions, run_store=SQLiteRunStore(tmp_path / "runs.db"))
+    result = await runner.run(agent, "hi", session_id="s")
+    assert (await runner.get_run(result.run_id)).status == "completed"
+    assert [m.text for m in await sessions.load("s")] == ["hi", "hello"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keel.memory.session import SessionStore
 from keel.runs.state import RunState
-from keel.runs.store import RunStore
+from keel.runs.store import RunStore, save_turn
 
 __all__ = ["Checkpointer"]
 
@@ -31,6 +32,13 @@ class Checkpointer:
         """A step boundary: written if this run is being kept."""
         if self.written:
             await self.store.checkpoint(state)
+
+    async def complete(self, state: RunState, sessions: SessionStore | None) -> None:
+        """The end: the run (if kept) and its turn in the session, together."""
+        if self.written:
+            await self.store.complete(state, sessions)
+        else:
+            await save_turn(sessions, state)
 
     async def keep(self, state: RunState) -> None:
         """A suspension: always written, the run must outlive this call."""

@@ -16,7 +16,6 @@ from typing import Any, cast
 from pydantic_core import to_jsonable_python
 
 from keel._run.loop import run_loop
-from keel._run.prepare import save_turn
 from keel._run.starts import Begun, Start
 from keel.context import RunContext
 from keel.events import RunEvent, RunFailed, RunFinished, RunHook, RunSuspended
@@ -106,8 +105,7 @@ class _Settler:
             state.output = run.output
             if run.checkpoints.written:  # stored: as JSON, like every other field
                 state.output = to_jsonable_python(run.output, fallback=str)
-                await run.checkpoints.step(state)
-            await save_turn(self._session_store, state)
+            await run.checkpoints.complete(state, self._session_store)
         return result_of(state, run.output, run.history)
 
     async def fail(self, error: BaseException) -> None:

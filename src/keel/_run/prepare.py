@@ -36,7 +36,6 @@ __all__ = [
     "load_history",
     "new_run_id",
     "new_state",
-    "save_turn",
 ]
 
 
@@ -144,19 +143,6 @@ async def load_history(
     except SessionNotFoundError:
         return []  # a new conversation starts with its first run
     return history if limit is None else history[:limit]
-
-
-async def save_turn(store: SessionStore | None, state: RunState) -> None:
-    """Append the run's messages to its session, once: a repeat for the run is a no-op."""
-    if state.session_id is None or store is None:
-        return
-    await store.append(
-        state.session_id,
-        state.new_messages,
-        tenant_id=state.principal.tenant_id,
-        user_id=state.principal.user_id,
-        run_id=state.run_id,
-    )
 
 
 def tracing_configured() -> bool:

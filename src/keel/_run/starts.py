@@ -21,7 +21,6 @@ from keel._run.prepare import (
     input_messages,
     load_history,
     new_state,
-    save_turn,
 )
 from keel.agent import Agent
 from keel.events import RunResumed, RunStarted
@@ -31,6 +30,7 @@ from keel.middleware import Respond
 from keel.principal import Principal
 from keel.runs.pending import Decision, DecisionRecord
 from keel.runs.state import RunState
+from keel.runs.store import save_turn
 
 if TYPE_CHECKING:
     from keel.run import Runner

@@ -22,12 +22,19 @@ from keel.exceptions import (
     RunNotFoundError,
     SessionBusyError,
 )
+from keel.memory.session import SessionStore
 from keel.principal import DEFAULT_TENANT
 from keel.runs.lease import LEASE_SECONDS, owner_alive, this_owner
 from keel.runs.pending import DecisionRecord, RunStatus
 from keel.runs.state import RunState, decode_state, encode_state
 
-__all__ = ["InMemoryRunStore", "RunStore", "check_claimable", "check_decisions"]
+__all__ = [
+    "InMemoryRunStore",
+    "RunStore",
+    "check_claimable",
+    "check_decisions",
+    "save_turn",
+]
 
 FINAL: frozenset[RunStatus] = frozenset({"completed", "failed"})
 
@@ -40,6 +47,11 @@ class RunStore(Protocol):
 
     async def checkpoint(self, state: RunState) -> None:
         """Write the state as it is now and renew this process's lease on it."""
+        ...
+
+    async def complete(self, state: RunState, sessions: SessionStore | None) -> None:
+        """Write the completed run and append its turn to its session (once): in one
+        transaction where the backend can, so a run is completed iff its turn is stored."""
         ...
 
     async def load(self, run_id: str, *, tenant_id: str = DEFAULT_TENANT) -> RunState:
@@ -66,6 +78,19 @@ class RunStore(Protocol):
     ) -> list[RunState]:
         """Runs, most recently started first."""
         ...
+
+
+async def save_turn(sessions: SessionStore | None, state: RunState) -> None:
+    """Append the run's messages to its session, once: a repeat for the run is a no-op."""
+    if state.session_id is None or sessions is None:
+        return
+    await sessions.append(
+        state.session_id,
+        state.new_messages,
+        tenant_id=state.principal.tenant_id,
+        user_id=state.principal.user_id,
+        run_id=state.run_id,
+    )
 
 
 def check_decisions(state: RunState, records: Sequence[DecisionRecord]) -> None:
@@ -127,6 +152,10 @@ class InMemoryRunStore:
     async def checkpoint(self, state: RunState) -> None:
         owner = this_owner() if state.status == "running" else None
         self._runs[(state.principal.tenant_id, state.run_id)] = (encode_state(state), owner)
+
+    async def complete(self, state: RunState, sessions: SessionStore | None) -> None:
+        await self.checkpoint(state)
+        await save_turn(sessions, state)
 
     async def load(self, run_id: str, *, tenant_id: str = DEFAULT_TENANT) -> RunState:
         return decode_state(self._entry(run_id, tenant_id)[0], run_id)

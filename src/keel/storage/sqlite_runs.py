@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from keel.exceptions import RunConflictError, RunNotFoundError, SessionBusyError
+from keel.memory.session import SessionStore
 from keel.principal import DEFAULT_TENANT
 from keel.runs.lease import owner_alive
 from keel.runs.pending import DecisionRecord, RunStatus
 from keel.runs.state import RunState, decode_state, encode_state
-from keel.runs.store import check_claimable, check_decisions, lease
+from keel.runs.store import check_claimable, check_decisions, lease, save_turn
 from keel.storage.sqlite import SQLiteDatabase
+from keel.storage.sqlite_sessions import SQLiteSessionStore, Turn
 
 __all__ = ["SQLiteRunStore"]
 
@@ -63,6 +65,16 @@ class SQLiteRunStore:
         owner, until = lease() if state.status == "running" else (None, None)
         with self.db.transaction() as conn:
             _write(conn, state, owner, until)
+
+    async def complete(self, state: RunState, sessions: SessionStore | None) -> None:
+        turn = _turn_here(self.db, sessions, state)
+        if turn is None:  # the session lives elsewhere (or nowhere): two steps
+            await self.checkpoint(state)
+            await save_turn(sessions, state)
+            return
+        with self.db.transaction() as conn:
+            _write(conn, state, owner=None, until=None)
+            turn.append(conn)
 
     async def load(self, run_id: str, *, tenant_id: str = DEFAULT_TENANT) -> RunState:
         with self.db.reading() as conn:
@@ -110,6 +122,21 @@ class SQLiteRunStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _turn_here(db: SQLiteDatabase, sessions: SessionStore | None, state: RunState) -> Turn | None:
+    """The run's turn, when its session store writes to this same database."""
+    if state.session_id is None or not isinstance(sessions, SQLiteSessionStore):
+        return None
+    if sessions.db is not db:
+        return None
+    return Turn.of(
+        state.session_id,
+        state.new_messages,
+        tenant_id=state.principal.tenant_id,
+        user_id=state.principal.user_id,
+        run_id=state.run_id,
+    )
 
 
 def _row(conn: sqlite3.Connection, tenant_id: str, run_id: str) -> tuple[str, str, float] | None:

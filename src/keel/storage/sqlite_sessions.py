@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -15,7 +16,7 @@ from keel.messages import Message, message_to_json, messages_from_json
 from keel.principal import DEFAULT_TENANT
 from keel.storage.sqlite import SQLiteDatabase
 
-__all__ = ["SQLiteSessionStore"]
+__all__ = ["SQLiteSessionStore", "Turn"]
 
 
 class SQLiteSessionStore:
@@ -61,32 +62,9 @@ class SQLiteSessionStore:
         user_id: str | None = None,
         run_id: str | None = None,
     ) -> None:
-        check_session_id(session_id)
-        encoded = [message_to_json(m) for m in messages]  # before the transaction: fail early
-        now = time.time()
+        turn = Turn.of(session_id, messages, tenant_id=tenant_id, user_id=user_id, run_id=run_id)
         with self.db.transaction() as conn:
-            if run_id is not None and _run_appended(conn, tenant_id, run_id):
-                return  # this run's turn is already stored (a retry after a crash)
-            conn.execute(
-                "INSERT INTO sessions (tenant_id, id, user_id, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(tenant_id, id) DO UPDATE SET "
-                "updated_at = excluded.updated_at, user_id = coalesce(user_id, excluded.user_id)",
-                (tenant_id, session_id, user_id, now, now),
-            )
-            (last,) = conn.execute(
-                "SELECT coalesce(max(seq), 0) FROM session_messages "
-                "WHERE tenant_id = ? AND session_id = ?",
-                (tenant_id, session_id),
-            ).fetchone()
-            conn.executemany(
-                "INSERT INTO session_messages "
-                "(tenant_id, session_id, seq, message, run_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (tenant_id, session_id, last + i, m, run_id, now)
-                    for i, m in enumerate(encoded, start=1)
-                ],
-            )
+            turn.append(conn)
 
     async def clear(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> None:
         check_session_id(session_id)
@@ -107,6 +85,55 @@ class SQLiteSessionStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """Messages encoded for one append, ready to write inside any transaction (the run
+    store completes a run and stores its turn in one, when both share a database)."""
+
+    tenant_id: str
+    session_id: str
+    user_id: str | None
+    run_id: str | None
+    encoded: list[str]
+    at: float
+
+    @classmethod
+    def of(
+        cls,
+        session_id: str,
+        messages: Sequence[Message],
+        *,
+        tenant_id: str,
+        user_id: str | None,
+        run_id: str | None,
+    ) -> Turn:
+        check_session_id(session_id)
+        encoded = [message_to_json(m) for m in messages]  # before any transaction: fail early
+        return cls(tenant_id, session_id, user_id, run_id, encoded, time.time())
+
+    def append(self, conn: sqlite3.Connection) -> None:
+        if self.run_id is not None and _run_appended(conn, self.tenant_id, self.run_id):
+            return  # this run's turn is already stored (a retry after a crash)
+        key = (self.tenant_id, self.session_id)
+        conn.execute(
+            "INSERT INTO sessions (tenant_id, id, user_id, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(tenant_id, id) DO UPDATE SET "
+            "updated_at = excluded.updated_at, user_id = coalesce(user_id, excluded.user_id)",
+            (*key, self.user_id, self.at, self.at),
+        )
+        (last,) = conn.execute(
+            "SELECT coalesce(max(seq), 0) FROM session_messages "
+            "WHERE tenant_id = ? AND session_id = ?",
+            key,
+        ).fetchone()
+        conn.executemany(
+            "INSERT INTO session_messages "
+            "(tenant_id, session_id, seq, message, run_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(*key, last + i, m, self.run_id, self.at) for i, m in enumerate(self.encoded, 1)],
+        )
 
 
 def _run_appended(conn: sqlite3.Connection, tenant_id: str, run_id: str) -> bool:
