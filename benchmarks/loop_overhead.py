@@ -14,7 +14,8 @@ and the session store. Scenarios:
   realistic first turn of a new conversation (session lookup, nothing to load, append);
 * durable: the same with a `SQLiteRunStore` too, both stores on one `SQLiteDatabase`, so
   the run is checkpointed at every step boundary (start, model answer, before and after
-  the tool call, model answer, end: one INSERT and three UPDATEs, the last in one transaction with the append);
+  the tool call, model answer, end: one INSERT and three UPDATEs, the last in one
+  transaction with the session append);
 * SQLite, turn N of a conversation: conversations of `--depth` turns, so turn N loads and
   validates 4*(N-1) stored messages; a second table shows the growth turn by turn, with
   the same conversations in an in-memory store to separate storage from loop cost;
