@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from keel.context import RunContext
 from keel.messages import Message, ModelResponse, ToolCallPart, ToolResultPart
 from keel.models.base import ModelRequest
+from keel.result import ResultStatus
 from keel.runs.pending import Decision, PendingAction
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class RunSuspended:
 
     context: RunContext
     pending: Sequence[PendingAction]
-    status: str
+    status: ResultStatus
     at: float = field(default_factory=time.time, kw_only=True)
 
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from keel._run.finish import drive
 from keel._run.locks import SessionLocks
-from keel._run.prepare import RunInput, Wiring
+from keel._run.prepare import RunInput
 from keel._run.starts import Start, new_start, resume_start
 from keel.agent import Agent
 from keel.events import RunEvent, RunFinished, RunHook
@@ -66,9 +66,8 @@ class Runner:
         self.middleware = tuple(middleware)
         self.can_decide = can_decide
         self._agents: dict[str, Agent[Any]] = {a.name: a for a in agents}
-        self._locks = SessionLocks()
-        self.wiring = Wiring(session_store, self.middleware)
-        """What this runner adds to every run it starts or resumes."""
+        self.locks = SessionLocks()
+        """Runs on one session take turns in this process."""
 
     async def run(
         self,
@@ -211,10 +210,6 @@ class Runner:
 
     def agent_named(self, name: str) -> Agent[Any] | None:
         return self._agents.get(name)
-
-    @property
-    def locks(self) -> SessionLocks:
-        return self._locks
 
     async def _result(self, start: Start, streaming: bool) -> RunResult[Any]:
         async with aclosing(self._drive(start, streaming=streaming)) as events:

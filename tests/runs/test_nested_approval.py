@@ -15,23 +15,11 @@ from keel import (
     Approve,
     RunContext,
     Runner,
-    SQLiteRunStore,
-    SQLiteSessionStore,
     tool,
 )
 from keel.middleware import SuspendRun
-from keel.storage.sqlite import SQLiteDatabase
 from keel.testing import ScriptedModel, tool_call
-
-REFUNDS: list[str] = []
-
-
-@tool(requires_approval=True)
-def refund(order_id: str) -> str:
-    """Refund an order."""
-    REFUNDS.append(order_id)
-    return f"refunded {order_id}"
-
+from tests.runs.support import REFUNDS, durable_runner, refund
 
 billing = Agent(
     name="billing",
@@ -41,10 +29,7 @@ billing = Agent(
 
 
 def _runner(path: Path) -> Runner:
-    db = SQLiteDatabase(path)
-    return Runner(
-        session_store=SQLiteSessionStore(db), run_store=SQLiteRunStore(db), agents=[billing]
-    )
+    return durable_runner(path, billing)
 
 
 async def ask_billing_with(runner: Runner, question: str, ctx: RunContext) -> str:

@@ -27,20 +27,10 @@ from keel import (
     SessionBusyError,
     SQLiteRunStore,
     SQLiteSessionStore,
-    tool,
 )
 from keel.runs.state import RunState
-from keel.storage.sqlite import SQLiteDatabase
 from keel.testing import ScriptedModel, tool_call
-
-REFUNDS: list[str] = []
-
-
-@tool(requires_approval=True)
-def refund(order_id: str) -> str:
-    """Refund an order."""
-    REFUNDS.append(order_id)
-    return f"refunded {order_id}"
+from tests.runs.support import REFUNDS, durable_runner, refund
 
 
 def _desk(*replies: object) -> Agent:
@@ -48,18 +38,7 @@ def _desk(*replies: object) -> Agent:
 
 
 def _runner(tmp_path: Path, *agents: Agent, **options: object) -> Runner:
-    db = SQLiteDatabase(tmp_path / "keel.db")
-    return Runner(
-        session_store=SQLiteSessionStore(db),
-        run_store=SQLiteRunStore(db),
-        agents=agents,
-        **options,  # type: ignore[arg-type]
-    )
-
-
-@pytest.fixture(autouse=True)
-def _no_refunds() -> None:
-    REFUNDS.clear()
+    return durable_runner(tmp_path / "keel.db", *agents, **options)
 
 
 async def test_pending_actions_round_trip_as_the_same_typed_objects(tmp_path: Path) -> None:

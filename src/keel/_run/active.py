@@ -84,14 +84,22 @@ class ActiveRun:
         limit = self.agent.limits.max_tool_result_chars
         return await invoke_tool(call, self.tools, limit, self._started)
 
+    def has_side_effects(self, tool_name: str) -> bool:
+        """Whether running the tool again could repeat an effect (unknown tools: no)."""
+        tool = self.tools.get(tool_name)
+        return tool is not None and not tool.annotations.read_only
+
+    def may_rerun(self, tool_name: str) -> bool:
+        """Whether an interrupted call may simply run again (idempotent or read-only)."""
+        tool = self.tools.get(tool_name)
+        return tool is not None and tool.annotations.retryable
+
     async def _started(self, call: ToolCall) -> None:
         """Just before a tool with side effects runs: record that it may have happened."""
-        tool = call.tool
-        if tool is None or tool.annotations.read_only:
+        if not self.has_side_effects(call.call.tool_name):
             return  # running a read-only tool again is harmless: no write needed
         for record in self.state.calls:
             if record.call.call_id == call.call.call_id:
                 record.status = "started"
                 record.attempts += 1
-        if self.checkpoints.written:
-            await self.checkpoints.step(self.state)
+        await self.checkpoints.step(self.state)

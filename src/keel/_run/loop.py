@@ -130,15 +130,10 @@ async def _record_response(run: ActiveRun, response: ModelResponse) -> None:
     calls = message.tool_calls
     if calls:
         state.calls = [CallRecord(c) for c in calls]
-        if not any(_has_side_effects(run, c.tool_name) for c in calls):
+        if not any(run.has_side_effects(c.tool_name) for c in calls):
             # Side-effecting calls write their own "started" checkpoint before they run,
             # carrying this answer with them; only an all-read-only step writes it here.
             await run.checkpoints.step(state)
-
-
-def _has_side_effects(run: ActiveRun, tool_name: str) -> bool:
-    tool = run.tools.get(tool_name)
-    return tool is not None and not tool.annotations.read_only
 
 
 def _decision_events(run: ActiveRun, call: ModelCall) -> list[RunEvent]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from keel.context import RunContext
 from keel.messages import Message, ModelResponse, ToolResultPart
-from keel.middleware import (
+from keel.middleware.base import (
     Middleware,
     ModelCall,
     ModelHandler,

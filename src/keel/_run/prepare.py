@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
@@ -30,21 +29,12 @@ from keel.runs.state import RunState
 from keel.tools.base import Tool
 
 __all__ = [
-    "Wiring",
     "activate",
     "input_messages",
     "load_history",
     "new_run_id",
     "new_state",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Wiring:
-    """What a runner contributes to every run it starts or resumes."""
-
-    session_store: SessionStore | None
-    middleware: Sequence[Middleware]
 
 
 def new_run_id() -> str:
@@ -77,19 +67,19 @@ async def activate(
     state: RunState,
     history: list[Message],
     *,
-    wiring: Wiring,
+    middleware: Sequence[Middleware],
     checkpoints: Checkpointer,
     deps: Any,
 ) -> ActiveRun:
     ctx = RunContext(
-        state.run_id,
-        agent.name,
-        state.session_id,
-        deps,
-        state.step,
-        state.usage,
-        state.principal,
-        state.parent_run_id,
+        run_id=state.run_id,
+        agent_name=agent.name,
+        session_id=state.session_id,
+        deps=deps,
+        step=state.step,
+        usage=state.usage,  # the same objects: the context and the state never disagree
+        principal=state.principal,
+        parent_run_id=state.parent_run_id,
         metadata=state.metadata,
     )
     tools, definitions = await _resolve_tools(agent, ctx)
@@ -103,12 +93,14 @@ async def activate(
         tools=tools,
         tool_definitions=definitions,
         checkpoints=checkpoints,
-        middleware=_middleware(agent, wiring, tools),
+        middleware=_middleware(agent, middleware, tools),
     )
 
 
-def _middleware(agent: Agent[Any], wiring: Wiring, tools: dict[str, Tool]) -> list[Middleware]:
-    chain: list[Middleware] = [*wiring.middleware, *agent.middleware]
+def _middleware(
+    agent: Agent[Any], outer: Sequence[Middleware], tools: dict[str, Tool]
+) -> list[Middleware]:
+    chain: list[Middleware] = [*outer, *agent.middleware]
     if tracing_configured():
         chain.insert(0, default_tracing())  # outermost: its spans cover every other layer
     if any(t.annotations.requires_approval for t in tools.values()):

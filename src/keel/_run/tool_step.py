@@ -105,7 +105,7 @@ async def _settle(run: ActiveRun, record: CallRecord) -> ToolCall | None:
 async def _decided(run: ActiveRun, record: CallRecord, index: int) -> bool | None:
     """For a call that is not simply planned: run it approved (True), as usual (False),
     or not now (None)."""
-    if record.status == "started" and _retryable(run, record):
+    if record.status == "started" and run.may_rerun(record.call.tool_name):
         return False
     decision = run.state.decision_for(pending_id(run.state.step, index, record))
     if decision is None:
@@ -119,11 +119,6 @@ async def _decided(run: ActiveRun, record: CallRecord, index: int) -> bool | Non
     return None
 
 
-def _retryable(run: ActiveRun, record: CallRecord) -> bool:
-    tool = run.tools.get(record.call.tool_name)
-    return tool is not None and tool.annotations.retryable
-
-
 def _tool_call(run: ActiveRun, record: CallRecord, approved: bool) -> ToolCall:
     tool = run.tools.get(record.call.tool_name)
     context = call_context(run.context, record.call.call_id, approved=approved)
@@ -133,17 +128,17 @@ def _tool_call(run: ActiveRun, record: CallRecord, approved: bool) -> ToolCall:
 def call_context(ctx: RunContext, call_id: str, *, approved: bool) -> RunContext:
     """The run's context for one tool call; shares usage and metadata with the run."""
     return RunContext(
-        ctx.run_id,
-        ctx.agent_name,
-        ctx.session_id,
-        ctx.deps,
-        ctx.step,
-        ctx.usage,
-        ctx.principal,
-        ctx.parent_run_id,
-        call_id,
-        ctx.metadata,
-        approved,
+        run_id=ctx.run_id,
+        agent_name=ctx.agent_name,
+        session_id=ctx.session_id,
+        deps=ctx.deps,
+        step=ctx.step,
+        usage=ctx.usage,
+        principal=ctx.principal,
+        parent_run_id=ctx.parent_run_id,
+        tool_call_id=call_id,
+        metadata=ctx.metadata,
+        approved=approved,
     )
 
 
@@ -157,9 +152,8 @@ async def _rejection(run: ActiveRun, record: CallRecord, decision: Reject) -> To
 
 async def _finish(run: ActiveRun, record: CallRecord, result: ToolResultPart) -> None:
     record.result, record.status = result, "finished"
-    tool = run.tools.get(record.call.tool_name)
     others_open = any(r.result is None for r in run.state.calls)
-    if others_open and tool is not None and not tool.annotations.read_only:
+    if others_open and run.has_side_effects(record.call.tool_name):
         # A side effect happened: never again. (The last call's result is written by
         # closing the step, right after.)
         await run.checkpoints.step(run.state)

@@ -11,7 +11,6 @@ from keel.middleware.base import (
     SuspendRun,
     ToolCall,
     ToolHandler,
-    overrides,
 )
 from keel.middleware.deny import DenyTools
 from keel.middleware.trim import TrimHistory
@@ -28,5 +27,4 @@ __all__ = [
     "ToolCall",
     "ToolHandler",
     "TrimHistory",
-    "overrides",
 ]
