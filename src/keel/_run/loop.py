@@ -20,7 +20,7 @@ from keel._run.model_call import call_model, model_call_approved
 from keel._run.output import repair_prompt
 from keel._run.streaming import stream_model_call
 from keel._run.tool_step import settle_tool_step, started_events
-from keel._run.usage import add_model_usage
+from keel._run.usage import add_model_usage, bound_model_request
 from keel.events import (
     MiddlewareDecision,
     ModelRequestStarted,
@@ -75,7 +75,10 @@ def _begin_step(run: ActiveRun) -> ModelCall:
     approved = model_call_approved(run)
     run.state.step += 1
     run.context.step = run.state.step
-    call = ModelCall(context=run.context, request=run.build_request(), model=run.model)
+    request = bound_model_request(
+        run.model, run.build_request(), run.context.usage, run.agent.limits
+    )
+    call = ModelCall(context=run.context, request=request, model=run.model)
     call.approved = approved
     return call
 
