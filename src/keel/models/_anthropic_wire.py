@@ -1,8 +1,10 @@
 """Keel requests as Anthropic Messages payloads, and answers (whole or streamed) back.
 
 System messages become the `system` parameter; tool results travel as `tool_result`
-blocks in a user turn, as the Messages API wants; structured output is prompted (the
-profile says whether a model has a native mode) and validated by the loop.
+blocks in a user turn, as the Messages API wants; structured output is native
+(`output_config.format`) where the profile says the model has it, else prompted, and
+validated by the loop either way. The Messages API of SDK 2.x takes no sampling
+settings (`temperature`, `seed`): decisions are as deterministic as the model makes them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from keel.messages import Message, ModelResponse, TextPart, ToolCallPart, ToolResultPart, Usage
 from keel.models._openai_wire import Answerer, schema_instruction
-from keel.models._sdk import decision_settings, parse_arguments, priced
+from keel.models._sdk import parse_arguments, priced
 from keel.models.base import ModelRequest
 from keel.models.errors import MalformedResponseError
 from keel.models.profiles import ModelProfile
@@ -60,14 +62,15 @@ def messages_payload(
     request: ModelRequest, model: str, profile: ModelProfile, *, stream: bool
 ) -> dict[str, Any]:
     system = [m.text for m in request.messages if m.role == "system"]
-    if request.output_schema is not None:
-        system.append(schema_instruction(request.output_schema.schema))
+    schema = request.output_schema
+    if schema is not None and not profile.supports_json_schema:
+        system.append(schema_instruction(schema.schema))
     turns = [
         {"role": "assistant" if m.role == "assistant" else "user", "content": _blocks(m)}
         for m in request.messages
         if m.role != "system"
     ]
-    settings = decision_settings(request)
+    settings = request.settings
     payload: dict[str, Any] = {
         "model": model,
         "messages": [t for t in turns if t["content"]],
@@ -80,8 +83,8 @@ def messages_payload(
             {"name": t.name, "description": t.description, "input_schema": t.parameters}
             for t in request.tools
         ]
-    if settings.temperature is not None:
-        payload["temperature"] = settings.temperature
+    if schema is not None and profile.supports_json_schema:
+        payload["output_config"] = {"format": {"type": "json_schema", "schema": schema.schema}}
     if stream:
         payload["stream"] = True
     return payload
@@ -110,11 +113,12 @@ def _call(block_id: str, name: str, arguments: Any, who: Answerer) -> ToolCallPa
 def parse_message(raw: Any, who: Answerer) -> ModelResponse:
     text: list[str] = []
     calls: list[ToolCallPart] = []
-    for block in raw.content or []:
+    blocks: list[Any] = list(raw.content or [])
+    for block in blocks:
         if block.type == "text":
-            text.append(block.text)
+            text.append(str(block.text))
         elif block.type == "tool_use":
-            calls.append(_call(block.id, block.name, block.input, who))
+            calls.append(_call(str(block.id), str(block.name), block.input, who))
     stop = raw.stop_reason
     return ModelResponse(
         Message.assistant("".join(text), tool_calls=calls),

@@ -145,13 +145,14 @@ def parse_completion(completion: Any, who: Answerer) -> tuple[ModelResponse, boo
     choice = completion.choices[0]
     raw = choice.message
     text = raw.content or getattr(raw, "refusal", None) or ""
+    raw_calls: list[Any] = list(raw.tool_calls or [])
     calls = [
         ToolCallPart(
-            c.function.name,
+            str(c.function.name),
             parse_arguments(c.function.arguments, provider=who.provider, model=who.model),
-            c.id,
+            str(c.id),
         )
-        for c in (raw.tool_calls or [])
+        for c in raw_calls
     ]
     finish = choice.finish_reason
     if getattr(raw, "refusal", None):
@@ -195,7 +196,8 @@ class StreamAssembler:
         choice = chunk.choices[0]
         self.finish = choice.finish_reason or self.finish
         delta = choice.delta
-        for piece in getattr(delta, "tool_calls", None) or []:
+        pieces: list[Any] = list(getattr(delta, "tool_calls", None) or [])
+        for piece in pieces:
             self._add_call(piece)
         text = delta.content or ""
         if text:

@@ -5,8 +5,9 @@ Keys are `provider:model`; a model name also matches the longest key that is a p
 it, so `openai:gpt-4o-2024-08-06` finds `openai:gpt-4o`. Unknown models get a
 conservative profile (8k window, no prices) until one is registered.
 
-Prices are USD per 1M tokens, list prices as published by the providers in 2025; yours
-may differ (a discount, a batch tier, a new model) — override them:
+Prices are USD per 1M tokens, list prices as the providers published them in 2025; yours
+may differ (a discount, a batch tier), and a model newer than the table is unpriced
+(cost 0) until you add it — override or extend it:
 
     from keel.models.profiles import PROFILES
     PROFILES.update({"openai:gpt-4o": {"input_price": 2.0}})          # merge into one
@@ -36,16 +37,16 @@ class ModelProfile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    context_window: int = Field(8_192, gt=0)
-    max_output_tokens: int = Field(4_096, gt=0)
+    context_window: int = Field(default=8_192, gt=0)
+    max_output_tokens: int = Field(default=4_096, gt=0)
     supports_tools: bool = True
     supports_json_schema: bool = False
     """Native json_schema structured output; otherwise the schema is prompted and validated."""
     supports_streaming: bool = True
-    input_price: float = Field(0.0, ge=0)
-    cached_input_price: float | None = Field(None, ge=0)
+    input_price: float = Field(default=0.0, ge=0)
+    cached_input_price: float | None = Field(default=None, ge=0)
     """Price of input tokens read from the provider's prompt cache; None: as `input_price`."""
-    output_price: float = Field(0.0, ge=0)
+    output_price: float = Field(default=0.0, ge=0)
     encoding: str = "o200k_base"
     """The quicktok encoding used to count tokens offline when a provider reports none."""
 
@@ -82,6 +83,7 @@ def _p(window: int, out: int, price_in: float, cached: float, price_out: float, 
 
 _OPENAI = {"supports_json_schema": True, "encoding": "o200k_base"}
 _ANTHROPIC = {"supports_json_schema": False, "encoding": "cl100k_base"}
+_ANTHROPIC_NATIVE = {"supports_json_schema": True, "encoding": "cl100k_base"}
 _LOCAL = {"supports_json_schema": True, "encoding": "qwen3", "supports_tools": True}
 
 BUILTIN: dict[str, dict[str, Any]] = {
@@ -92,14 +94,19 @@ BUILTIN: dict[str, dict[str, Any]] = {
     "openai:gpt-4.1-nano": _p(1_047_576, 32_768, 0.10, 0.025, 0.40, **_OPENAI),
     "openai:o3-mini": _p(200_000, 100_000, 1.10, 0.55, 4.40, **_OPENAI),
     "openai:o4-mini": _p(200_000, 100_000, 1.10, 0.275, 4.40, **_OPENAI),
+    "openai:gpt-5": _p(400_000, 128_000, 1.25, 0.125, 10.00, **_OPENAI),
+    "openai:gpt-5-mini": _p(400_000, 128_000, 0.25, 0.025, 2.00, **_OPENAI),
+    "openai:gpt-5-nano": _p(400_000, 128_000, 0.05, 0.005, 0.40, **_OPENAI),
     "openai:gpt-3.5-turbo": _p(16_385, 4_096, 0.50, 0.50, 1.50, encoding="cl100k_base"),
     "anthropic:claude-opus-4": _p(200_000, 32_000, 15.00, 1.50, 75.00, **_ANTHROPIC),
     "anthropic:claude-sonnet-4": _p(200_000, 64_000, 3.00, 0.30, 15.00, **_ANTHROPIC),
     "anthropic:claude-3-7-sonnet": _p(200_000, 64_000, 3.00, 0.30, 15.00, **_ANTHROPIC),
     "anthropic:claude-3-5-sonnet": _p(200_000, 8_192, 3.00, 0.30, 15.00, **_ANTHROPIC),
     "anthropic:claude-3-5-haiku": _p(200_000, 8_192, 0.80, 0.08, 4.00, **_ANTHROPIC),
-    "anthropic:claude-haiku-4-5": _p(200_000, 64_000, 1.00, 0.10, 5.00, **_ANTHROPIC),
-    "anthropic:claude-sonnet-4-5": _p(200_000, 64_000, 3.00, 0.30, 15.00, **_ANTHROPIC),
+    "anthropic:claude-haiku-4-5": _p(200_000, 64_000, 1.00, 0.10, 5.00, **_ANTHROPIC_NATIVE),
+    "anthropic:claude-sonnet-4-5": _p(200_000, 64_000, 3.00, 0.30, 15.00, **_ANTHROPIC_NATIVE),
+    "anthropic:claude-opus-4-1": _p(200_000, 32_000, 15.00, 1.50, 75.00, **_ANTHROPIC_NATIVE),
+    "anthropic:claude-opus-4-5": _p(200_000, 64_000, 5.00, 0.50, 25.00, **_ANTHROPIC_NATIVE),
     "local:qwen2.5-coder-0.5b": _p(4_096, 2_048, 0, 0, 0, **_LOCAL),
     "local:qwen2.5-coder-1.5b": _p(4_096, 2_048, 0, 0, 0, **_LOCAL),
 }

@@ -12,8 +12,9 @@ estimate.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from keel.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from keel.models.base import ModelRequest
@@ -32,14 +33,17 @@ class _Encoding(Protocol):
 @cache
 def _encoding(name: str) -> _Encoding | None:
     try:
-        import quicktok
+        import quicktok  # pyright: ignore[reportMissingTypeStubs]
     except ImportError:
         return None
+    get_encoding = cast(
+        "Callable[[str], _Encoding]",
+        quicktok.get_encoding,  # pyright: ignore[reportUnknownMemberType]
+    )
     try:
-        encoding: _Encoding = quicktok.get_encoding(name)
+        return get_encoding(name)
     except (RuntimeError, KeyError, ValueError):
-        encoding = quicktok.get_encoding("o200k_base")
-    return encoding
+        return get_encoding("o200k_base")
 
 
 def have_tokenizer() -> bool:

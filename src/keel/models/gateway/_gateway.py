@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from pathlib import Path
 
@@ -148,19 +148,23 @@ class ModelGateway:
 
 async def _first_timed(
     model: Model, request: ModelRequest, timeout: float | None
-) -> AsyncIterator[ModelStreamEvent]:
+) -> AsyncGenerator[ModelStreamEvent]:
     """The model's stream; its first event must come within `timeout` (time to first
     token — a stream may then take as long as its answer is)."""
-    async with aclosing(model.stream(request)) as events:  # type: ignore[type-var]
-        iterator = aiter(events)
+    events = model.stream(request)
+    try:
         try:
             async with asyncio.timeout(timeout):
-                first = await anext(iterator)
+                first = await anext(events)
         except StopAsyncIteration:
             return
         yield first
-        async for event in iterator:
+        async for event in events:
             yield event
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _answered(attempts: Attempts, response: ModelResponse) -> None:

@@ -57,7 +57,8 @@ def anthropic_body(reply: FakeReply, model: str) -> dict[str, Any]:
 
 def anthropic_events(reply: FakeReply, model: str) -> Iterator[bytes]:
     usage = _usage(reply)
-    start = {**anthropic_body(FakeReply(usage=reply.usage), model), "content": []}
+    start: dict[str, Any] = {**anthropic_body(FakeReply(usage=reply.usage), model)}
+    start["content"] = []
     start["stop_reason"] = None
     start["usage"] = {**usage, "output_tokens": 1}
     yield _sse("message_start", {"type": "message_start", "message": start})
@@ -97,7 +98,7 @@ def _text_block(index: int, reply: FakeReply) -> Iterator[bytes]:
 
 
 def _tool_block(index: int, call_id: str, name: str, arguments: str) -> Iterator[bytes]:
-    block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+    block: dict[str, Any] = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
     yield _sse(
         "content_block_start",
         {"type": "content_block_start", "index": index, "content_block": block},

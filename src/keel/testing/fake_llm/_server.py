@@ -37,13 +37,14 @@ class RecordedRequest:
 
     @property
     def last_user_text(self) -> str:
-        users = [m for m in self.body.get("messages", []) if m.get("role") == "user"]
+        messages: list[dict[str, Any]] = self.body.get("messages", [])
+        users = [m for m in messages if m.get("role") == "user"]
         if not users:
             return ""
-        content = users[-1].get("content", "")
+        content: str | list[dict[str, Any]] = users[-1].get("content", "")
         if isinstance(content, list):
-            return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        return str(content)
+            return "".join(str(p.get("text", "")) for p in content)
+        return content
 
 
 class FakeLLMServer:
@@ -90,7 +91,10 @@ class FakeLLMServer:
 
     def start(self) -> FakeLLMServer:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=f"fake-{self.wire}", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},  # a quick shutdown: a test stops one each
+            name=f"fake-{self.wire}",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -157,7 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
         model = str(body.get("model", ""))
         if self.fake.wire == "anthropic":
             return anthropic_events(reply, model)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        options: dict[str, Any] = body.get("stream_options") or {}
+        include_usage = bool(options.get("include_usage"))
         return openai_events(reply, model, include_usage)
 
     def _error(self, fault: Fault) -> None:
