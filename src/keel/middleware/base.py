@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 DecisionKind = Literal[
-    "deny", "suspend", "short_circuit", "transform", "retry", "fallback", "breaker"
+    "deny", "suspend", "short_circuit", "transform", "retry", "fallback", "breaker", "tier"
 ]
 
 

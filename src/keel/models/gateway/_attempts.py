@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from keel.exceptions import ModelError
+from keel.models._notes import note
 from keel.models.base import Model, ModelRequest
 from keel.models.budget import profile_of
 from keel.models.errors import (
@@ -21,7 +22,6 @@ from keel.models.errors import (
     ModelCallError,
     ModelTimeoutError,
 )
-from keel.models.gateway._notes import note
 from keel.models.gateway.policy import BreakerPolicy, RetryPolicy
 from keel.resilience import CircuitBreaker, CircuitOpenError, Clock, breaker_for
 

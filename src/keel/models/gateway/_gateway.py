@@ -19,11 +19,11 @@ from pathlib import Path
 from keel.exceptions import ConfigurationError, ModelError
 from keel.messages import Message, ModelResponse, Usage
 from keel.middleware.base import current_model_call
+from keel.models._notes import set_span_attributes
 from keel.models.base import Model, ModelRequest, ModelStreamEvent, TextDelta
 from keel.models.budget import profile_of
 from keel.models.errors import ModelUnavailableError
 from keel.models.gateway._attempts import Attempts, label
-from keel.models.gateway._notes import set_span_attributes
 from keel.models.gateway.policy import BreakerPolicy, LastResort, RetryPolicy
 from keel.models.profiles import ModelProfile
 from keel.models.registry import infer_model

@@ -1,4 +1,4 @@
-"""Where the gateway reports what it did: the run's events and the current span.
+"""Where the gateway and the tier router report what they did: run events and the span.
 
 Decisions (a retry, a fallback, a breaker that opened) are noted on the model call being
 served (`current_model_call`), so the run reports them as `MiddlewareDecision` events;
