@@ -31,6 +31,6 @@ async def test_the_same_structured_question_gets_the_same_answer() -> None:
     model.prepare()  # assembles and verifies the 1.1 GB file on first use
     agent = Agent(name="triage", model=model, output_type=Triage)
     question = "My parcel has not arrived after three weeks and I need it for a wedding tomorrow!"
-    answers = [(await Runner().run(agent, question)).output for _ in range(3)]
-    assert answers[0] == answers[1] == answers[2]
+    answers = [(await Runner().run(agent, question)).output for _ in range(2)]
+    assert answers[0] == answers[1]
     assert isinstance(answers[0], Triage)

@@ -1,7 +1,8 @@
 """One gateway call's walk through its chain: which model to try next, when to wait,
 when to move on, and what failed on the way.
 
-Shared by `request` and `stream`: each loops `async for model, breaker in attempts`,
+Shared by `request` and `stream`: each loops `for model, breaker in attempts` (a plain
+generator: an async one costs a finalizer round trip when left early),
 tries the model, and reports the outcome (`succeeded` / `failed`). `failed` raises what
 cannot be helped (a bad request), sleeps on the clock before a retry, or lets the loop
 move to the next model; the loop ends when the chain is exhausted.
@@ -9,7 +10,7 @@ move to the next model; the loop ends when the chain is exhausted.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from keel.exceptions import ModelError
@@ -74,7 +75,7 @@ class Attempts:
         total = self.retry.total_timeout
         self._deadline = None if total is None else self.clock.now() + total
 
-    async def __aiter__(self) -> AsyncIterator[tuple[Model, CircuitBreaker]]:
+    def __iter__(self) -> Iterator[tuple[Model, CircuitBreaker]]:
         for index, model in enumerate(self.models):
             if not self._fits(model):
                 continue

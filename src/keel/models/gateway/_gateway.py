@@ -84,7 +84,7 @@ class ModelGateway:
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         attempts = self._attempts(request)
-        async for model, breaker in attempts:
+        for model, breaker in attempts:
             try:
                 async with asyncio.timeout(attempts.timeout()):
                     response = await model.request(request)
@@ -98,7 +98,7 @@ class ModelGateway:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
         attempts = self._attempts(request)
-        async for model, breaker in attempts:
+        for model, breaker in attempts:
             started = False
             try:
                 async with aclosing(_first_timed(model, request, attempts.timeout())) as events:
