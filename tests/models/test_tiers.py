@@ -118,3 +118,22 @@ async def test_a_model_classifier_asks_for_a_constrained_greedy_verdict() -> Non
 def test_a_bad_default_tier_is_refused_at_load() -> None:
     with pytest.raises(ConfigurationError, match=r"TieredModel\.default"):
         TieredModel(ScriptedModel([]), ScriptedModel([]), default="huge")  # type: ignore[arg-type]
+
+
+async def test_invalid_output_after_repairs_escalates_a_run_to_the_strong_tier() -> None:
+    from pydantic import BaseModel
+
+    from keel import RunLimits
+
+    class Verdict(BaseModel):
+        approve: bool
+
+    cheap = ScriptedModel(['{"approve": "maybe"}'], model_name="small")
+    strong = ScriptedModel(['{"approve": false}'], model_name="large")
+    model = TieredModel(cheap, strong, rules=[], default="cheap")
+    agent = Agent(
+        name="judge", model=model, output_type=Verdict, limits=RunLimits(max_output_retries=0)
+    )
+    result = await Runner().run(agent, "approve?")
+    assert result.output == Verdict(approve=False)
+    assert [d.tier for d in model.decisions] == ["cheap", "strong"]

@@ -21,6 +21,7 @@ from typing import Literal, Protocol, cast, get_args
 
 from pydantic import BaseModel
 
+from keel.context import RunContext
 from keel.exceptions import ConfigurationError
 from keel.messages import Message, ModelResponse
 from keel.middleware.base import current_model_call
@@ -206,6 +207,14 @@ class TieredModel:
         note("tier", f"{chosen} by {decision.by}: {decision.reason}")
         set_span_attributes({"keel.tier": decision.tier, "keel.tier.by": decision.by})
         return model
+
+    def escalate(self, context: RunContext) -> bool:
+        """Serve the rest of this run from the strong model (the loop asks when the
+        output stays invalid after repairs); False if it already is."""
+        if context.metadata.get(METADATA_KEY) == "strong":
+            return False
+        context.metadata[METADATA_KEY] = "strong"  # the next decision says so
+        return True
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         return await (await self._route(request)).request(request)

@@ -182,3 +182,37 @@ async def test_a_prompt_alone_over_the_limit_is_never_sent(openai_server: FakeLL
     with pytest.raises(UsageLimitExceeded, match="max_input_tokens"):
         await Runner().run(agent, "a question longer than five tokens, surely")
     assert openai_server.requests == []
+
+
+async def test_output_still_invalid_after_repairs_moves_the_run_to_the_next_model() -> None:
+    from keel.testing import ScriptedModel
+
+    weak = ScriptedModel(['{"approve": "maybe"}'] * 2, model_name="weak")
+    strong = ScriptedModel(['{"approve": true}'], model_name="strong")
+    agent = Agent(
+        name="judge",
+        model=ModelGateway([weak, strong]),
+        output_type=Verdict,
+        limits=RunLimits(max_output_retries=1),
+    )
+    recorder = Recorder()
+    result = await Runner(hooks=[recorder]).run(agent, "approve?")
+    assert result.output == Verdict(approve=True)
+    assert (len(weak.requests), len(strong.requests)) == (2, 1)  # one repair, then moved on
+    details = [e.detail for e in recorder.events if isinstance(e, MiddlewareDecision)]
+    assert any("this run moved to test:strong" in d for d in details)
+
+
+async def test_at_the_end_of_the_chain_invalid_output_fails_as_before() -> None:
+    from keel.exceptions import OutputValidationError
+    from keel.testing import ScriptedModel
+
+    only = ScriptedModel(['{"approve": "maybe"}'] * 2)
+    agent = Agent(
+        name="judge",
+        model=ModelGateway([only]),
+        output_type=Verdict,
+        limits=RunLimits(max_output_retries=1),
+    )
+    with pytest.raises(OutputValidationError):
+        await Runner().run(agent, "approve?")

@@ -16,10 +16,11 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from pathlib import Path
 
+from keel.context import RunContext
 from keel.exceptions import ConfigurationError, ModelError
 from keel.messages import Message, ModelResponse, Usage
-from keel.middleware.base import current_model_call
-from keel.models._notes import set_span_attributes
+from keel.middleware.base import ModelCall, current_model_call
+from keel.models._notes import note, set_span_attributes
 from keel.models.base import Model, ModelRequest, ModelStreamEvent, TextDelta
 from keel.models.budget import profile_of
 from keel.models.errors import ModelUnavailableError
@@ -36,6 +37,9 @@ __all__ = ["ModelGateway"]
 logger = logging.getLogger("keel.models.gateway")
 
 DEFAULT_LAST_RESORT = LastResort()
+START_KEY = "keel.gateway.start"
+"""In `RunContext.metadata`: where in the chain this run starts (after escalations)."""
+NOTED_KEY = "keel.gateway.start_noted"
 
 _FAILURES = (ModelError, TimeoutError, CircuitOpenError)
 """What a try may fail with and the gateway handles; anything else is a bug, raised."""
@@ -80,7 +84,23 @@ class ModelGateway:
         return "gateway"
 
     def _attempts(self, request: ModelRequest) -> Attempts:
-        return Attempts(self.models, request, self.retry, self.breaker, self.clock)
+        call = current_model_call.get()
+        start = _start_of(call)
+        if start and call is not None and call.context.metadata.get(NOTED_KEY) != start:
+            call.context.metadata[NOTED_KEY] = start  # said once per escalation
+            reason = "the output stayed invalid after repairs"
+            note("fallback", f"this run moved to {label(self.models[start])}: {reason}")
+        models = self.models[start:] or self.models[-1:]
+        return Attempts(models, request, self.retry, self.breaker, self.clock)
+
+    def escalate(self, context: RunContext) -> bool:
+        """Serve the rest of this run from the next model of the chain (the loop asks
+        when the output stays invalid after repairs); False at the end of the chain."""
+        start = int(context.metadata.get(START_KEY, 0))
+        if start + 1 >= len(self.models):
+            return False
+        context.metadata[START_KEY] = start + 1  # reported at the next call, as a decision
+        return True
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         attempts = self._attempts(request)
@@ -165,6 +185,13 @@ async def _first_timed(
         close = getattr(events, "aclose", None)
         if close is not None:
             await close()
+
+
+def _start_of(call: ModelCall | None) -> int:
+    if call is None:
+        return 0
+    start = call.context.metadata.get(START_KEY, 0)
+    return start if isinstance(start, int) and start > 0 else 0
 
 
 def _answered(attempts: Attempts, response: ModelResponse) -> None:
