@@ -112,7 +112,7 @@ async def run_rounds(
 def down_scenarios(primary: str, fallback: str) -> dict[str, Call]:
     retry = RetryPolicy(max_attempts=2, backoff=Backoff(base=0.05))
 
-    def chain(threshold: int) -> ModelGateway:
+    def chain(threshold: int, primary: str) -> ModelGateway:
         return ModelGateway(
             [
                 OpenAIModel("gpt-4o", base_url=primary, api_key="k"),
@@ -124,8 +124,9 @@ def down_scenarios(primary: str, fallback: str) -> dict[str, Call]:
         )
 
     reset_breakers()
-    closed = chain(10**9)
-    open_chain = chain(1)
+    closed = chain(10**9, primary)
+    # Another spelling of the same server: its own endpoint, so its own breaker.
+    open_chain = chain(1, primary.replace("127.0.0.1", "localhost"))
 
     async def via_closed(_: int) -> object:
         return await closed.request(REQUEST)
