@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from keel.exceptions import MissingExtraError
 from keel.messages import ModelResponse
 from keel.models._anthropic_wire import MessageAssembler, messages_payload, parse_message
-from keel.models._openai_wire import Answerer
+from keel.models._hosted import HostedModel
 from keel.models._sdk import map_sdk_error, resolve_key
 from keel.models.base import ModelRequest, ModelStreamEvent, TextDelta
-from keel.models.profiles import ModelProfile, profile_for
+from keel.models.profiles import ModelProfile
 
 if TYPE_CHECKING:
     import anthropic as anthropic_sdk
@@ -39,7 +39,7 @@ def _failures(sdk: Any) -> tuple[type[BaseException], ...]:
     return (sdk.AnthropicError, httpx2.HTTPError, ValueError)
 
 
-class AnthropicModel:
+class AnthropicModel(HostedModel):
     """A Claude model over the Messages API; `timeout` bounds one HTTP attempt."""
 
     def __init__(
@@ -56,10 +56,8 @@ class AnthropicModel:
         client: anthropic_sdk.AsyncAnthropic | None = None,
     ) -> None:
         sdk = _sdk()
-        self._model = model
-        self._provider = provider
-        self.profile = profile or profile_for(provider, model)
-        self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
+        url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
+        super().__init__(model, provider, url, profile)
         if client is None:
             client = sdk.AsyncAnthropic(
                 api_key=resolve_key(api_key, api_key_env, f"{provider}:{model}"),
@@ -69,19 +67,6 @@ class AnthropicModel:
                 max_retries=0,
             )
         self.client: Any = client
-        self._who = Answerer(provider, model, self.profile)
-
-    @property
-    def name(self) -> str:
-        return self._model
-
-    @property
-    def provider(self) -> str:
-        return self._provider
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self._provider}:{self.base_url}"
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         payload = messages_payload(request, self._model, self.profile, stream=False)
@@ -105,6 +90,3 @@ class AnthropicModel:
         except _failures(sdk) as exc:
             raise map_sdk_error(exc, sdk, self._provider, self._model) from exc  # type: ignore[arg-type]
         yield assembler.response()
-
-    def __repr__(self) -> str:
-        return f"AnthropicModel({self._model!r}, base_url={self.base_url!r})"

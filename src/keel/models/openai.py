@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from keel.exceptions import MissingExtraError
 from keel.messages import ModelResponse
 from keel.models._counted import with_counted_usage
-from keel.models._openai_wire import Answerer, StreamAssembler, chat_payload, parse_completion
+from keel.models._hosted import HostedModel
+from keel.models._openai_wire import StreamAssembler, chat_payload, parse_completion
 from keel.models._sdk import map_sdk_error, resolve_key
 from keel.models.base import ModelRequest, ModelStreamEvent, TextDelta
-from keel.models.profiles import ModelProfile, profile_for
+from keel.models.profiles import ModelProfile
 
 if TYPE_CHECKING:
     import openai as openai_sdk
@@ -36,7 +37,7 @@ def _sdk() -> Any:
     return openai_sdk
 
 
-class OpenAIModel:
+class OpenAIModel(HostedModel):
     """A chat-completions model. Options may be given here or left to the SDK's usual
     variables: `OPENAI_API_KEY`, `OPENAI_BASE_URL`.
 
@@ -58,10 +59,8 @@ class OpenAIModel:
         client: openai_sdk.AsyncOpenAI | None = None,
     ) -> None:
         sdk = _sdk()
-        self._model = model
-        self._provider = provider
-        self.profile = profile or profile_for(provider, model)
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        super().__init__(model, provider, url, profile)
         if client is None:
             official = self.base_url.rstrip("/") == DEFAULT_BASE_URL
             key = (
@@ -77,7 +76,6 @@ class OpenAIModel:
                 max_retries=0,
             )
         self.client: Any = client
-        self._who = Answerer(provider, model, self.profile)
 
     @classmethod
     def azure(
@@ -114,19 +112,6 @@ class OpenAIModel:
         )
         return cls(deployment, base_url=endpoint, provider="azure", profile=profile, client=client)
 
-    @property
-    def name(self) -> str:
-        return self._model
-
-    @property
-    def provider(self) -> str:
-        return self._provider
-
-    @property
-    def endpoint(self) -> str:
-        """What the process-wide circuit breaker of this model is keyed by."""
-        return f"{self._provider}:{self.base_url}"
-
     async def request(self, request: ModelRequest) -> ModelResponse:
         payload = chat_payload(request, self._model, self.profile, stream=False)
         try:
@@ -152,8 +137,3 @@ class OpenAIModel:
             raise map_sdk_error(exc, sdk, self._provider, self._model) from exc
         response, reported = assembler.response()
         yield response if reported else with_counted_usage(response, request, self.profile)
-
-    def __repr__(self) -> str:
-        return (
-            f"OpenAIModel({self._model!r}, provider={self._provider!r}, base_url={self.base_url!r})"
-        )
