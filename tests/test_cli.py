@@ -463,7 +463,7 @@ class FakeLocalModel:
 def test_models_lists_the_providers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "keel.models.local", None)  # the module is optional
     output = succeeded(keel_cli("models"))
-    assert "providers: local, test" in output
+    assert "providers: anthropic, azure, local, openai, test" in output
     assert "local models: unavailable" in output
 
 

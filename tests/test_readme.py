@@ -38,3 +38,18 @@ def test_quickstart_runs_on_the_local_model(capsys: pytest.CaptureFixture[str]) 
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed and printed[-1].startswith("Usage(requests=")
+
+
+def test_gateway_example_falls_back_and_prices_the_answer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from keel.resilience import reset_breakers
+
+    reset_breakers()
+    (block,) = [b for b in BLOCKS if "ModelGateway(" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    # gpt-4o-mini: 200 fresh input at $0.15/M, 1000 cached at $0.075/M, 9 output at $0.60/M
+    assert capsys.readouterr().out.splitlines() == [
+        "Your order shipped on Monday.",
+        "1200 in (1000 cached), $0.000110",
+    ]

@@ -14,7 +14,9 @@ class RunLimits:
     """Bounds on one run. `None` means unbounded.
 
     `max_steps` counts model requests (repairs of bad output included); hitting it raises
-    `MaxStepsExceeded`. Token and tool-call bounds raise `UsageLimitExceeded`.
+    `MaxStepsExceeded`. Token, cost and tool-call bounds raise `UsageLimitExceeded`; token
+    and cost bounds are checked before each model call against its worst case (the
+    answer is capped to fit), so a call never takes a run past them.
     """
 
     max_steps: int = 10
@@ -22,6 +24,8 @@ class RunLimits:
     max_input_tokens: int | None = None
     max_output_tokens: int | None = None
     max_total_tokens: int | None = None
+    max_cost: float | None = None
+    """USD for the run's model calls, from the models' profile prices."""
     max_output_retries: int = 2
     """How many times malformed structured output is sent back for repair."""
     max_tool_result_chars: int = 8_000
@@ -33,6 +37,7 @@ class RunLimits:
             self.max_input_tokens is None
             and self.max_output_tokens is None
             and self.max_total_tokens is None
+            and self.max_cost is None
         )
 
     def __post_init__(self) -> None:
@@ -42,5 +47,7 @@ class RunLimits:
             raise ConfigurationError(
                 f"max_output_retries must be >= 0, got {self.max_output_retries}"
             )
+        if self.max_cost is not None and self.max_cost < 0:
+            raise ConfigurationError(f"max_cost must be >= 0, got {self.max_cost}")
         if self.max_tool_result_chars < 100:
             raise ConfigurationError("max_tool_result_chars must be at least 100")

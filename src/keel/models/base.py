@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from keel.context import RunContext
 from keel.messages import Message, ModelResponse
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ModelStreamEvent",
     "OutputSchema",
     "ProgressCallback",
+    "SupportsEscalate",
     "SupportsPrepare",
     "TextDelta",
     "ToolDefinition",
@@ -103,3 +105,14 @@ class SupportsPrepare(Protocol):
     """
 
     def prepare(self, progress: ProgressCallback | None = None) -> None: ...
+
+
+@runtime_checkable
+class SupportsEscalate(Protocol):
+    """A model that can move one run to a stronger model: the loop asks it when the
+    run's output is still invalid after every repair (the fallback for bad output)."""
+
+    def escalate(self, context: RunContext) -> bool:
+        """Serve the rest of this run (`context`) with a stronger model; False when
+        there is none left. State lives in `context.metadata`, stored with the run."""
+        ...

@@ -95,3 +95,26 @@ def _local_factory(name: str) -> Model:
 
 
 register_provider("local", _local_factory)
+
+
+def _openai_factory(name: str) -> Model:
+    from keel.models.openai import OpenAIModel
+
+    return OpenAIModel(name)
+
+
+def _azure_factory(name: str) -> Model:
+    from keel.models.openai import OpenAIModel
+
+    return OpenAIModel.azure(name)
+
+
+def _anthropic_factory(name: str) -> Model:
+    from keel.models.anthropic import AnthropicModel
+
+    return AnthropicModel(name)
+
+
+register_provider("openai", _openai_factory)
+register_provider("azure", _azure_factory)
+register_provider("anthropic", _anthropic_factory)

