@@ -7,8 +7,13 @@ import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
+from keel.exceptions import MissingExtraError
+
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:  # pragma: no cover - the core install has no numpy
+    raise MissingExtraError("keel.embeddings", "embeddings") from exc
 
 __all__ = ["Embedder", "HashEmbedder", "Vectors", "cosine", "normalize"]
 
