@@ -105,6 +105,10 @@ class SQLiteSessionStore:
             deleted = conn.execute(
                 "DELETE FROM sessions WHERE tenant_id = ? AND id = ?", (tenant_id, session_id)
             ).rowcount
+            conn.execute(  # its running summaries go with it
+                "DELETE FROM memory_summaries WHERE tenant_id = ? AND session_id = ?",
+                (tenant_id, session_id),
+            )
         self.forget(session_id, tenant_id=tenant_id)
         if not deleted:
             raise SessionNotFoundError(session_id)
