@@ -13,3 +13,36 @@ CREATE TABLE memory_summaries (
 ) WITHOUT ROWID;
 
 CREATE INDEX memory_summaries_by_user ON memory_summaries(tenant_id, user_id);
+
+-- The knowledge base: documents (by tenant and name), their chunks with embeddings, a
+-- full-text index over chunks, and a per-tenant generation bumped by every write (so a
+-- process knows when its in-memory vector matrix is stale).
+CREATE TABLE kb_documents (
+    tenant_id     TEXT    NOT NULL,
+    path          TEXT    NOT NULL,
+    content_hash  TEXT    NOT NULL,
+    chunks        INTEGER NOT NULL,
+    updated_at    REAL    NOT NULL,
+    PRIMARY KEY (tenant_id, path)
+);
+
+CREATE INDEX kb_documents_by_hash ON kb_documents(tenant_id, content_hash);
+
+CREATE TABLE kb_chunks (
+    id         INTEGER PRIMARY KEY,
+    tenant_id  TEXT    NOT NULL,
+    path       TEXT    NOT NULL,
+    ordinal    INTEGER NOT NULL,
+    heading    TEXT    NOT NULL,
+    text       TEXT    NOT NULL,
+    embedding  BLOB    NOT NULL
+);
+
+CREATE INDEX kb_chunks_by_document ON kb_chunks(tenant_id, path);
+
+CREATE VIRTUAL TABLE kb_fts USING fts5(heading, text, tenant_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2');
+
+CREATE TABLE kb_state (
+    tenant_id   TEXT    PRIMARY KEY,
+    generation  INTEGER NOT NULL
+);
