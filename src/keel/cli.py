@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 import keel
+from keel._cli.kb import kb_app
 
 __all__ = ["cli", "main"]
 
@@ -155,6 +156,7 @@ runs_app = typer.Typer(
     no_args_is_help=False,  # `keel runs` alone lists them
 )
 cli.add_typer(runs_app, name="runs")
+cli.add_typer(kb_app, name="kb")  # issue 8: keel kb ingest|search|list|rebuild
 
 JsonOption = Annotated[bool, typer.Option("--json", metavar="", help="Print it as JSON.")]
 RunIdArgument = Annotated[str, typer.Argument(metavar="ID", help="The run's id (see `keel runs`).")]

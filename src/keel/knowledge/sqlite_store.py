@@ -146,7 +146,7 @@ class SQLiteKnowledgeStore:
     def rebuild(self, tenant_id: str | None = None) -> int:
         """Re-create the full-text index from the chunks (all tenants: FTS5 rebuilds whole)."""
         with self.db.transaction() as conn:
-            conn.execute("DROP TABLE IF EXISTS kb_fts")
+            _drop_fts(conn)
             conn.execute(_FTS_TABLE)
             count = conn.execute(
                 "INSERT INTO kb_fts (rowid, heading, text, tenant_id) "
@@ -189,6 +189,22 @@ _FTS_TABLE = (
     "CREATE VIRTUAL TABLE kb_fts USING fts5(heading, text, tenant_id UNINDEXED, "
     "tokenize = 'unicode61 remove_diacritics 2')"
 )
+
+
+def _drop_fts(conn: sqlite3.Connection) -> None:
+    """Drop the full-text index even when it is too damaged to open: `DROP TABLE` on an
+    FTS5 table first constructs it, which fails on a damaged structure record. So its
+    schema row is removed directly (bumping the schema version, so every connection
+    rereads the schema) and its shadow tables dropped as the plain tables they are."""
+    (version,) = conn.execute("PRAGMA schema_version").fetchone()
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        conn.execute("DELETE FROM sqlite_master WHERE type = 'table' AND name = 'kb_fts'")
+        conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
+    for shadow in ("data", "idx", "content", "docsize", "config"):
+        conn.execute(f"DROP TABLE IF EXISTS kb_fts_{shadow}")
 
 
 def _load(generation: int, rows: list[tuple[int, bytes]]) -> _Matrix:
