@@ -97,6 +97,7 @@ def print_report(report: IngestReport, as_json: bool) -> None:
 @kb_app.command("search")
 def search(
     query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for.")],
+    *,
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many passages.")] = 5,
     mode: Annotated[str, typer.Option("--mode", help="hybrid, text or vector.")] = "hybrid",
     min_similarity: Annotated[

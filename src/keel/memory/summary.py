@@ -138,7 +138,7 @@ SUMMARY_PROMPT = (
 class ModelSummarizer:
     """Summarizes with a model: the local default unless another is named."""
 
-    def __init__(self, model: str | Model = "local:qwen2.5-coder-0.5b", *, max_tokens: int = 400):
+    def __init__(self, model: str | Model = "local:qwen2.5-coder-0.5b", *, max_tokens: int = 256):
         self.model = model
         self.max_tokens = max_tokens
 
