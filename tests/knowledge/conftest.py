@@ -12,9 +12,11 @@ import pytest
 from keel.embeddings import default_embedder
 from keel.embeddings.base import Vectors
 from keel.knowledge import KnowledgeStore, SQLiteKnowledgeStore
+from keel.knowledge.postgres_store import PostgresKnowledgeStore
 from keel.storage import SQLiteDatabase
+from tests.pgvector_server import pgvector_dsn, pgvector_server  # noqa: F401
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -23,6 +25,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KnowledgeS
         db = SQLiteDatabase(tmp_path / "kb.db")
         yield SQLiteKnowledgeStore(db)
         db.close()
+        return
+    dsn = request.getfixturevalue("pgvector_dsn")
+    postgres = PostgresKnowledgeStore(dsn)
+    yield postgres
+    postgres.close()
 
 
 class CachedEmbedder:
