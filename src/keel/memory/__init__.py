@@ -2,7 +2,9 @@
 
 Sessions (conversation history); the context built from them for each model call —
 `SessionWindow` (recent turns within a token budget plus a running summary) and
-`Instructions` (system text computed from the run's context).
+`Instructions` (system text computed from the run's context); `UserMemory` (facts and
+preferences about a user, `remember_tool` and `RecallMemory`); `delete_user` and
+`apply_retention` (keel.memory.retention).
 
 Only the session protocol loads with `import keel`; the rest loads on first use.
 """
@@ -23,20 +25,27 @@ if TYPE_CHECKING:
         Summarizer,
         SummaryStore,
     )
+    from keel.memory.user import Fact, Provenance, UserMemory
+    from keel.memory.user_tools import RecallMemory, remember_tool
     from keel.memory.window import SessionWindow
 
 __all__ = [
+    "Fact",
     "InMemorySessionStore",
     "InMemorySummaryStore",
     "Instructions",
     "InstructionsFn",
     "ModelSummarizer",
+    "Provenance",
+    "RecallMemory",
     "SQLiteSummaryStore",
     "SessionStore",
     "SessionWindow",
     "Summarizer",
     "SummaryStore",
+    "UserMemory",
     "check_session_id",
+    "remember_tool",
 ]
 
 _LAZY = {
@@ -48,6 +57,11 @@ _LAZY = {
     "Summarizer": "keel.memory.summary",
     "SummaryStore": "keel.memory.summary",
     "SessionWindow": "keel.memory.window",
+    "Fact": "keel.memory.user",
+    "Provenance": "keel.memory.user",
+    "UserMemory": "keel.memory.user",
+    "RecallMemory": "keel.memory.user_tools",
+    "remember_tool": "keel.memory.user_tools",
 }
 
 

@@ -46,3 +46,25 @@ CREATE TABLE kb_state (
     tenant_id   TEXT    PRIMARY KEY,
     generation  INTEGER NOT NULL
 );
+
+-- User memory: facts and preferences about a user, with provenance, optional expiry,
+-- and supersession (a newer fact with the same key replaces an older one, which stays as
+-- history with `superseded_by` set).
+CREATE TABLE memory_facts (
+    id             TEXT    PRIMARY KEY,
+    tenant_id      TEXT    NOT NULL,
+    user_id        TEXT    NOT NULL,
+    kind           TEXT    NOT NULL,
+    fact_key       TEXT,
+    text           TEXT    NOT NULL,
+    embedding      BLOB    NOT NULL,
+    session_id     TEXT,
+    run_id         TEXT,
+    message        INTEGER,
+    created_at     REAL    NOT NULL,
+    expires_at     REAL,
+    superseded_by  TEXT,
+    superseded_at  REAL
+);
+
+CREATE INDEX memory_facts_by_user ON memory_facts(tenant_id, user_id, superseded_by);
