@@ -4,9 +4,11 @@ exit codes, and a damaged index that names the command which repairs it."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from keel.cli import cli
@@ -65,3 +67,10 @@ def test_a_damaged_index_names_the_rebuild_command(tmp_path: Path) -> None:
     assert keel("kb", "rebuild", "--app", APP) == (0, "rebuilt: 9 chunks indexed\n", "")
     code, out, _ = keel("kb", "search", "E-5120", "--k", "1", "--app", APP)
     assert code == 0 and "E-5120" in out
+
+
+def test_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "kb.ingest" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out == "refunds.md | Refunds > Card payments\n"
