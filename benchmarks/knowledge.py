@@ -194,16 +194,21 @@ def ingest_rate(count: int) -> None:
           f"{embed_ms:.1f} ms")  # fmt: skip
 
 
+RETRIEVERS = (
+    ("full text (BM25)", "text", "scores"),
+    ("vectors", "vector", "scores"),
+    ("hybrid, score fusion (default)", "hybrid", "scores"),
+    ("hybrid, reciprocal rank fusion", "hybrid", "rrf"),
+)
+
+
 def quality() -> None:
     questions = json.loads(QUESTIONS.read_text("utf-8"))
     with tempfile.TemporaryDirectory() as tmp:
         kb = KnowledgeBase(SQLiteKnowledgeStore(SQLiteDatabase(Path(tmp) / "kb.db")))
         kb.ingest(CORPUS)
         rows = []
-        for label, mode, fusion in (("full text (BM25)", "text", "scores"),
-                                    ("vectors", "vector", "scores"),
-                                    ("hybrid, score fusion (default)", "hybrid", "scores"),
-                                    ("hybrid, reciprocal rank fusion", "hybrid", "rrf")):  # fmt: skip
+        for label, mode, fusion in RETRIEVERS:
             kb.fusion = fusion  # type: ignore[assignment]
             hit, mrr = evaluate(kb, questions, mode)
             rows.append([label, f"{hit:.3f}", f"{mrr:.3f}"])
@@ -215,8 +220,10 @@ def evaluate(kb: KnowledgeBase, questions: list[dict[str, str]], mode: str) -> t
     hits = reciprocal = 0.0
     for q in questions:
         found = kb.search(q["q"], k=10, mode=mode).hits  # type: ignore[arg-type]
-        ranks = [n for n, h in enumerate(found, 1)
-                 if (h.citation.document, h.citation.heading) == (q["doc"], q["heading"])]  # fmt: skip
+        want = (q["doc"], q["heading"])
+        ranks = [
+            n for n, h in enumerate(found, 1) if (h.citation.document, h.citation.heading) == want
+        ]
         hits += bool(ranks) and ranks[0] <= 3
         reciprocal += 1 / ranks[0] if ranks else 0
     return hits / len(questions), reciprocal / len(questions)
