@@ -37,6 +37,8 @@ from keel.middleware.base import Middleware, ModelCall, ModelHandler
 __all__ = ["SessionWindow", "with_system_text"]
 
 SUMMARY_HEADER = "Summary of the earlier conversation:"
+MEASURED = 20_000
+"""Messages whose measurements a window remembers before it starts afresh."""
 
 
 class SessionWindow(Middleware):
@@ -59,7 +61,25 @@ class SessionWindow(Middleware):
         self.summaries: SummaryStore = summaries or InMemorySummaryStore()
         self.keep_tokens = int(max_tokens * keep_fraction)
         self.max_tool_result_chars = max_tool_result_chars
-        self.count = count_tokens
+        self._count = count_tokens
+        self._seen: dict[int, tuple[Message, int, bool]] = {}
+        """id(message) -> (the message, its tokens, whether a tool result is too long).
+        History messages are the same objects turn after turn (the session store caches
+        them), so each is measured once; holding the message keeps its id valid."""
+
+    def count(self, message: Message) -> int:
+        return self._facts(message)[1]
+
+    def _facts(self, message: Message) -> tuple[Message, int, bool]:
+        seen = self._seen.get(id(message))
+        if seen is not None and seen[0] is message:
+            return seen
+        if len(self._seen) >= MEASURED:
+            self._seen.clear()
+        limit = self.max_tool_result_chars
+        long = message.role == "tool" and any(_too_long(p, limit) for p in message.parts)
+        seen = self._seen[id(message)] = (message, self._count(message), long)
+        return seen
 
     async def wrap_model_call(self, call: ModelCall, call_next: ModelHandler) -> ModelResponse:
         messages = call.request.messages
@@ -117,7 +137,7 @@ class SessionWindow(Middleware):
         limit, changed = self.max_tool_result_chars, False
         out = list(shown)
         for i, message in enumerate(shown[: max(current, 0)]):
-            if message.role == "tool" and any(_too_long(p, limit) for p in message.parts):
+            if self._facts(message)[2]:
                 out[i] = Message("tool", tuple(_trimmed(p, limit) for p in message.parts))
                 changed = True
         return out if changed else None
