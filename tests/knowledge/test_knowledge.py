@@ -179,3 +179,42 @@ def test_bad_search_settings_name_the_field(kb: KnowledgeBase) -> None:
         kb.search("refund", mode="fuzzy")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="no such file"):
         kb.ingest("/nonexistent/folder")
+
+
+def minimal_pdf(text: str) -> bytes:
+    """A one-page PDF with `text` in Helvetica (hand-written: no PDF writer is needed)."""
+    stream = f"BT /F1 12 Tf 72 712 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+
+
+def test_pdf_pages_are_ingested_and_a_damaged_pdf_is_skipped(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    (folder / "claims.pdf").write_bytes(minimal_pdf("Warranty claims need the serial number."))
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really a pdf")
+    report = kb.ingest(folder)
+    assert report.ingested == [("claims.pdf", 1)]
+    assert [s.path for s in report.skipped] == ["broken.pdf"]
+    assert report.skipped[0].reason.startswith(("unreadable PDF", "empty"))
+    (hit,) = kb.search("serial number for a warranty claim", k=1).hits
+    assert (hit.citation.document, hit.citation.heading) == ("claims.pdf", "Page 1")

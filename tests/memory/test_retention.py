@@ -21,7 +21,7 @@ from keel.testing import FunctionModel
 from tests.knowledge.conftest import CachedEmbedder
 from tests.memory.test_window import Recorder, ScriptedSummarizer
 
-SECRET = "Ann's passport number is PX-778812 and her PIN is 4471."
+SECRET = "Ann's passport number is PX-778812 and her PIN is QZ-4471-VV."
 
 
 def every_text_in(path: Path) -> str:
@@ -64,7 +64,7 @@ async def test_delete_user_leaves_none_of_their_strings_in_any_table(tmp_path: P
     assert report.deleted["memory_facts"] == 1 and report.deleted["memory_summaries"] >= 1
 
     after = every_text_in(app.database_path)
-    for trace in ("PX-778812", "4471", "passport", "ann-7f3e", "chat-ann-7f3e"):
+    for trace in ("PX-778812", "QZ-4471-VV", "passport", "ann-7f3e", "chat-ann-7f3e"):
         assert trace not in after
     assert "LK-5521" in after and "bob-2c9a" in after  # nobody else's data went with it
     assert await app.session_store.exists("chat-bob-2c9a", tenant_id="acme")
