@@ -20,6 +20,8 @@ from typing import Annotated
 import typer
 
 import keel
+from keel._cli.kb import kb_app
+from keel._cli.users import users_app
 
 __all__ = ["cli", "main"]
 
@@ -156,6 +158,8 @@ runs_app = typer.Typer(
     no_args_is_help=False,  # `keel runs` alone lists them
 )
 cli.add_typer(runs_app, name="runs")
+cli.add_typer(kb_app, name="kb")  # issue 8: keel kb ingest|search|list|rebuild
+cli.add_typer(users_app, name="users")  # issue 8: keel users delete
 
 JsonOption = Annotated[bool, typer.Option("--json", metavar="", help="Print it as JSON.")]
 RunIdArgument = Annotated[str, typer.Argument(metavar="ID", help="The run's id (see `keel runs`).")]

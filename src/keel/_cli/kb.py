@@ -1,0 +1,175 @@
+"""`keel kb`: ingest files into the knowledge base, search it, list and rebuild it.
+
+The knowledge base lives in the app's database (`--app`; the default app's otherwise),
+scoped by tenant (`--tenant`, default "default"). Heavy imports (numpy, onnxruntime)
+happen inside each command, so `keel --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from keel.principal import DEFAULT_TENANT
+
+if TYPE_CHECKING:
+    from keel.knowledge import IngestReport, KnowledgeBase, SearchResult
+
+__all__ = ["kb_app"]
+
+kb_app = typer.Typer(
+    help="The knowledge base: ingest documents, search them with citations.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+AppOpt = Annotated[
+    str | None,
+    typer.Option("--app", metavar="MODULE:ATTR", help="Use this app's database."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print it as JSON.")]
+TenantOpt = Annotated[
+    str, typer.Option("--tenant", metavar="ID", help="Whose knowledge base (default: default).")
+]
+
+
+def open_kb(app_path: str | None) -> KnowledgeBase:
+    from keel._cli.target import load_app_from_cwd
+    from keel.knowledge import KnowledgeBase, SQLiteKnowledgeStore
+    from keel.storage import SQLiteDatabase
+
+    app = load_app_from_cwd(app_path)
+    return KnowledgeBase(SQLiteKnowledgeStore(SQLiteDatabase(app.database_path)))
+
+
+@kb_app.command("ingest")
+def ingest(
+    path: Annotated[str, typer.Argument(metavar="PATH", help="A file or a folder.")],
+    app: AppOpt = None,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest Markdown, text, HTML (and PDF, extra `pdf`) files; unchanged ones are skipped."""
+    from rich.progress import Progress
+
+    from keel._cli.errors import reported
+    from keel._cli.ui import stderr_console
+
+    err = stderr_console()
+    with reported(err):
+        kb = open_kb(app)
+        with Progress(console=err, transient=True, disable=as_json) as bar:
+            task = bar.add_task("ingesting", total=None)
+
+            def advance(done: int, total: int, name: str) -> None:
+                bar.update(task, completed=done, total=total, description=name[-40:])
+
+            report = kb.ingest(path, tenant_id=tenant, progress=advance)
+        print_report(report, as_json)
+
+
+def print_report(report: IngestReport, as_json: bool) -> None:
+    data: dict[str, Any] = {
+        "files": report.files,
+        "ingested": [{"document": d, "chunks": n} for d, n in report.ingested],
+        "chunks": report.chunks,
+        "unchanged": report.unchanged,
+        "skipped": [{"document": s.path, "reason": s.reason} for s in report.skipped],
+        "converted": [{"document": d, "note": n} for d, n in report.converted],
+        "seconds": round(report.seconds, 3),
+    }
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    typer.echo(
+        f"{report.files} files: {len(report.ingested)} ingested ({report.chunks} chunks), "
+        f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped "
+        f"in {report.seconds:.1f} s"
+    )
+    for skipped in report.skipped:
+        typer.echo(f"  skipped {skipped.path}: {skipped.reason}")
+    for document, note in report.converted:
+        typer.echo(f"  converted {document}: {note}")
+
+
+@kb_app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for.")],
+    *,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many passages.")] = 5,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid, text or vector.")] = "hybrid",
+    min_similarity: Annotated[
+        float | None,
+        typer.Option("--min-similarity", metavar="S", help="Drop passages below this cosine."),
+    ] = None,
+    app: AppOpt = None,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the knowledge base; every passage is printed with its citation."""
+    from keel._cli.errors import reported
+    from keel._cli.ui import stderr_console
+
+    with reported(stderr_console()):
+        kb = open_kb(app)
+        result = kb.search(
+            query,
+            tenant_id=tenant,
+            k=k,
+            mode=mode,  # type: ignore[arg-type]  # checked by search
+            min_similarity=min_similarity,
+        )
+        print_result(result, as_json)
+
+
+def print_result(result: SearchResult, as_json: bool) -> None:
+    if as_json:
+        hits = [
+            {
+                "document": h.citation.document,
+                "heading": h.citation.heading,
+                "chunk": h.citation.chunk,
+                "score": round(h.citation.score, 6),
+                "similarity": round(h.similarity, 6),
+                "text": h.text,
+            }
+            for h in result.hits
+        ]
+        data = {"query": result.query, "mode": result.mode, "found_nothing": result.found_nothing}
+        typer.echo(json.dumps({**data, "hits": hits}, ensure_ascii=False, indent=2))
+        return
+    if result.found_nothing:
+        typer.echo("nothing found")
+    for n, hit in enumerate(result.hits, 1):
+        typer.echo(f"[{n}] {hit.citation}\n{hit.text}\n")
+
+
+@kb_app.command("list")
+def list_documents(
+    app: AppOpt = None, tenant: TenantOpt = DEFAULT_TENANT, as_json: JsonOpt = False
+) -> None:
+    """List the ingested documents and their chunk counts."""
+    from keel._cli.errors import reported
+    from keel._cli.ui import stderr_console
+
+    with reported(stderr_console()):
+        documents = open_kb(app).store.documents(tenant)
+    if as_json:
+        rows = [{"document": d, "chunks": n} for d, n in documents]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for document, chunks in documents:
+        typer.echo(f"{document}  ({chunks} chunks)")
+
+
+@kb_app.command("rebuild")
+def rebuild(app: AppOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild the search index from the stored chunks (after an index error)."""
+    from keel._cli.errors import reported
+    from keel._cli.ui import stderr_console
+
+    with reported(stderr_console()):
+        count = open_kb(app).store.rebuild()
+    typer.echo(json.dumps({"chunks": count}) if as_json else f"rebuilt: {count} chunks indexed")

@@ -1,0 +1,54 @@
+"""`keel users delete USER`: remove everything an app stores about one user."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from keel.principal import DEFAULT_TENANT
+
+__all__ = ["users_app"]
+
+users_app = typer.Typer(
+    help="Users' data: delete everything stored about a user.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+@users_app.command("delete")
+def delete(
+    user: Annotated[str, typer.Argument(metavar="USER", help="The user's id.")],
+    *,
+    tenant: Annotated[
+        str, typer.Option("--tenant", metavar="ID", help="The user's tenant (default: default).")
+    ] = DEFAULT_TENANT,
+    app: Annotated[
+        str | None, typer.Option("--app", metavar="MODULE:ATTR", help="Use this app's database.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", help="Print it as JSON.")] = False,
+) -> None:
+    """Delete the user's sessions, summaries, runs and memory (vectors included)."""
+    from keel._cli.errors import reported
+    from keel._cli.target import load_app_from_cwd
+    from keel._cli.ui import stderr_console
+    from keel.exceptions import ConfigurationError
+    from keel.memory.retention import delete_user
+    from keel.principal import Principal
+    from keel.storage import SQLiteDatabase
+
+    with reported(stderr_console()):
+        try:
+            principal = Principal(user_id=user, tenant_id=tenant)
+        except ConfigurationError as exc:
+            raise ConfigurationError(str(exc).replace("Principal.", "")) from None
+        db = SQLiteDatabase(load_app_from_cwd(app).database_path)
+        report = delete_user(db, principal)
+    if as_json:
+        data = {"tenant": tenant, "user": user, "deleted": report.deleted}
+        typer.echo(json.dumps(data, indent=2))
+        return
+    parts = ", ".join(f"{n} {table}" for table, n in report.deleted.items() if n)
+    typer.echo(f"deleted {user}@{tenant}: {parts or 'nothing was stored'}")

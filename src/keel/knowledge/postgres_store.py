@@ -1,0 +1,235 @@
+"""`PostgresKnowledgeStore`: the knowledge base on PostgreSQL — pgvector's HNSW index for
+vectors, a generated `tsvector` with a GIN index for full text (ranked by `ts_rank`).
+
+Tables are created on first use (`CREATE … IF NOT EXISTS`, in the connection's schema),
+so pointing a store at a fresh database is enough. Filtered vector search uses pgvector's
+iterative index scans, so a tenant's k nearest are found even when other tenants' chunks
+crowd the graph. Extra `pgvector` (psycopg); the server needs the `vector` extension.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from keel.embeddings.base import Vectors
+from keel.exceptions import MissingExtraError
+from keel.knowledge.chunking import TextChunk
+from keel.knowledge.store import ChunkRow
+
+__all__ = ["PostgresKnowledgeStore"]
+
+
+def _words(column: str) -> str:
+    """The column with punctuation turned to spaces: PostgreSQL's parser would read the
+    "-211" of "HX-211" as a signed number; the query side splits words the same way."""
+    return f"regexp_replace({column}, '[^[:alnum:]]+', ' ', 'g')"
+
+
+def _schema(dimensions: int) -> list[str]:
+    return [
+        "CREATE EXTENSION IF NOT EXISTS vector",
+        "CREATE TABLE IF NOT EXISTS kb_documents (tenant_id text NOT NULL, path text NOT NULL, "
+        "content_hash text NOT NULL, chunks integer NOT NULL, updated_at double precision "
+        "NOT NULL, PRIMARY KEY (tenant_id, path))",
+        "CREATE INDEX IF NOT EXISTS kb_documents_by_hash ON kb_documents (tenant_id, content_hash)",
+        "CREATE TABLE IF NOT EXISTS kb_chunks (id bigserial PRIMARY KEY, tenant_id text NOT NULL, "
+        "path text NOT NULL, ordinal integer NOT NULL, heading text NOT NULL, text text NOT NULL, "
+        f"embedding vector({dimensions}) NOT NULL, tsv tsvector GENERATED ALWAYS AS "
+        f"(setweight(to_tsvector('simple', {_words('heading')}), 'A') || "
+        f"to_tsvector('simple', {_words('text')})) STORED)",
+        "CREATE INDEX IF NOT EXISTS kb_chunks_by_document ON kb_chunks (tenant_id, path)",
+        "CREATE INDEX IF NOT EXISTS kb_chunks_tsv ON kb_chunks USING gin (tsv)",
+        "CREATE INDEX IF NOT EXISTS kb_chunks_hnsw ON kb_chunks "
+        "USING hnsw (embedding vector_cosine_ops)",
+    ]
+
+
+CANDIDATES = 1_000
+"""Chunks matching a query that BM25 scores (the best by `ts_rank` first)."""
+_LEXEME = re.compile(r"'((?:[^']|'')+)':([0-9A-D,]+)")
+
+
+def bm25(
+    terms: Sequence[str], rows: Sequence[tuple[Any, ...]], total: int, average_length: float
+) -> list[tuple[int, float]]:
+    """Okapi BM25 (k1 1.2, b 0.75) of each row's `tsvector` text; heading words (weight
+    A) count twice, as in the SQLite store."""
+    parsed = [(int(i), _term_counts(text)) for i, text in rows]
+    frequency = {t: sum(1 for _, counts in parsed if t in counts) for t in terms}
+    scores: list[tuple[int, float]] = []
+    for chunk_id, counts in parsed:
+        norm = 1.2 * (0.25 + 0.75 * len(counts) / max(average_length, 1.0))
+        score = 0.0
+        for term in terms:
+            tf = counts.get(term, 0)
+            if tf:
+                df = frequency[term]
+                idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
+                score += idf * tf * 2.2 / (tf + norm)
+        scores.append((chunk_id, score))
+    return sorted(scores, key=lambda item: (-item[1], item[0]))
+
+
+def _term_counts(tsvector: str) -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for lexeme, positions in _LEXEME.findall(tsvector):
+        counts[lexeme.replace("''", "'")] = sum(
+            2.0 if p.endswith("A") else 1.0 for p in positions.split(",")
+        )
+    return counts
+
+
+def vector_literal(vector: Vectors) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector.ravel().tolist()) + "]"
+
+
+class PostgresKnowledgeStore:
+    """Pass a connection string (`postgresql://…`); `ef_search` trades recall for speed."""
+
+    def __init__(self, dsn: str, *, dimensions: int = 384, ef_search: int = 100) -> None:
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise MissingExtraError("the PostgreSQL knowledge store", "pgvector") from exc
+        self._conn: Any = psycopg.connect(dsn, autocommit=True)
+        self._lock = threading.Lock()
+        self.dimensions = dimensions
+        with self._lock:
+            for statement in _schema(dimensions):
+                self._conn.execute(statement)
+            self._conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+            self._conn.execute("SET hnsw.iterative_scan = relaxed_order")
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def document_hash(self, tenant_id: str, document: str) -> str | None:
+        rows = self._all(
+            "SELECT content_hash FROM kb_documents WHERE tenant_id = %s AND path = %s",
+            (tenant_id, document),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def document_with_hash(self, tenant_id: str, content_hash: str) -> str | None:
+        rows = self._all(
+            "SELECT path FROM kb_documents WHERE tenant_id = %s AND content_hash = %s LIMIT 1",
+            (tenant_id, content_hash),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def replace_document(
+        self,
+        tenant_id: str,
+        document: str,
+        content_hash: str,
+        chunks: Sequence[TextChunk],
+        vectors: Vectors,
+    ) -> None:
+        rows = [
+            (tenant_id, document, n, c.heading, c.text, vector_literal(v))
+            for n, (c, v) in enumerate(zip(chunks, vectors, strict=True))
+        ]
+        with self._lock, self._conn.transaction():
+            self._delete(tenant_id, document)
+            self._conn.execute(
+                "INSERT INTO kb_documents (tenant_id, path, content_hash, chunks, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (tenant_id, document, content_hash, len(chunks), time.time()),
+            )
+            with self._conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO kb_chunks (tenant_id, path, ordinal, heading, text, embedding) "
+                    "VALUES (%s, %s, %s, %s, %s, %s::vector)",
+                    rows,
+                )
+
+    def _delete(self, tenant_id: str, document: str) -> bool:
+        self._conn.execute(
+            "DELETE FROM kb_chunks WHERE tenant_id = %s AND path = %s", (tenant_id, document)
+        )
+        cursor = self._conn.execute(
+            "DELETE FROM kb_documents WHERE tenant_id = %s AND path = %s", (tenant_id, document)
+        )
+        return cursor.rowcount > 0
+
+    def delete_document(self, tenant_id: str, document: str) -> bool:
+        with self._lock, self._conn.transaction():
+            return self._delete(tenant_id, document)
+
+    def text_search(self, tenant_id: str, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """BM25 over the chunks matching any term. `ts_rank` has no inverse document
+        frequency — a common word counts as much as a part number — so the candidates'
+        term counts are read from their `tsvector`s and scored here."""
+        terms = [t.replace("'", "").replace("\\", "") for t in terms]
+        terms = [t for t in terms if t]
+        if not terms:
+            return []
+        query = " | ".join(f"'{t}'" for t in terms)
+        stats = self._all(
+            "SELECT count(*), coalesce(avg(length(tsv)), 1) FROM kb_chunks WHERE tenant_id = %s",
+            (tenant_id,),
+        )[0]
+        rows = self._all(
+            "SELECT id, tsv::text FROM kb_chunks, to_tsquery('simple', %s) q "
+            "WHERE tenant_id = %s AND tsv @@ q ORDER BY ts_rank(tsv, q) DESC LIMIT %s",
+            (query, tenant_id, CANDIDATES),
+        )
+        return bm25(terms, rows, int(stats[0]), float(stats[1]))[:k]
+
+    def vector_search(self, tenant_id: str, vector: Vectors, k: int) -> list[tuple[int, float]]:
+        rows = self._all(
+            "SELECT id, 1 - (embedding <=> %s::vector) FROM kb_chunks WHERE tenant_id = %s "
+            "ORDER BY embedding <=> %s::vector LIMIT %s",
+            (literal := vector_literal(vector), tenant_id, literal, k),
+        )
+        return [(int(i), float(s)) for i, s in rows]
+
+    def similarities(self, tenant_id: str, ids: Sequence[int], vector: Vectors) -> dict[int, float]:
+        if not ids:
+            return {}
+        rows = self._all(
+            "SELECT id, 1 - (embedding <=> %s::vector) FROM kb_chunks "
+            "WHERE tenant_id = %s AND id = ANY(%s)",
+            (vector_literal(vector), tenant_id, list(ids)),
+        )
+        return {int(i): float(s) for i, s in rows}
+
+    def chunks(self, tenant_id: str, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        if not ids:
+            return {}
+        rows = self._all(
+            "SELECT id, path, heading, ordinal, text FROM kb_chunks "
+            "WHERE tenant_id = %s AND id = ANY(%s)",
+            (tenant_id, list(ids)),
+        )
+        return {int(r[0]): ChunkRow(int(r[0]), r[1], r[2], int(r[3]), r[4]) for r in rows}
+
+    def counts(self, tenant_id: str) -> tuple[int, int]:
+        ((docs, chunks),) = self._all(
+            "SELECT count(*), coalesce(sum(chunks), 0) FROM kb_documents WHERE tenant_id = %s",
+            (tenant_id,),
+        )
+        return int(docs), int(chunks)
+
+    def documents(self, tenant_id: str) -> list[tuple[str, int]]:
+        rows = self._all(
+            "SELECT path, chunks FROM kb_documents WHERE tenant_id = %s ORDER BY path",
+            (tenant_id,),
+        )
+        return [(str(p), int(n)) for p, n in rows]
+
+    def rebuild(self, tenant_id: str | None = None) -> int:
+        with self._lock:
+            for index in ("kb_chunks_tsv", "kb_chunks_hnsw", "kb_chunks_by_document"):
+                self._conn.execute(f"REINDEX INDEX {index}")
+            (count,) = self._conn.execute("SELECT count(*) FROM kb_chunks").fetchone()
+        return int(count)
+
+    def close(self) -> None:
+        self._conn.close()
