@@ -6,6 +6,7 @@
     keel sessions [--limit N] [--clear ID]
     keel runs [--status S] [--session ID] [--limit N] [--json]
     keel runs show|approve|reject|resume ID …
+    keel audit verify|list [--app …] [--json]
     keel tickets [--status S] [--limit N] [--json]
 
 The work happens in `keel._cli`, imported by each command when it runs, so that
@@ -282,6 +283,11 @@ def tickets(
     from keel._cli.tickets import show_tickets
 
     show_tickets(app, status=status, limit=limit, as_json=as_json)
+
+
+from keel._cli.audit import audit_app  # noqa: E402  (a typer group; its work is imported lazily)
+
+cli.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

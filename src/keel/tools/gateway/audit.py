@@ -110,8 +110,7 @@ def verify_chain(
     for stored in entries:
         count += 1
         if stored.seq != prev_seq + 1:
-            gap = f"entries {prev_seq + 1}-{stored.seq - 1} are missing (deleted)"
-            problems.append(AuditProblem(stored.seq, gap))
+            problems.append(AuditProblem(stored.seq, _gap(prev_seq + 1, stored.seq - 1)))
         if stored.prev_hash != prev_hash:
             problems.append(AuditProblem(stored.seq, "does not link to the entry before it"))
         if chain_hash(stored.prev_hash, stored.entry, key) != stored.hash:
@@ -119,6 +118,14 @@ def verify_chain(
         prev_seq, prev_hash = stored.seq, stored.hash
     problems.extend(_check_head(head, prev_seq, prev_hash))
     return count, problems
+
+
+def _gap(first: int, last: int) -> str:
+    if first == last:
+        return f"the entry before it ({first}) is missing (deleted)"
+    if first > last:
+        return f"its number repeats or goes back (after {first - 1})"
+    return f"the entries before it ({first}-{last}) are missing (deleted)"
 
 
 def _check_head(head: tuple[int, str] | None, seq: int, last_hash: str) -> list[AuditProblem]:
