@@ -93,7 +93,8 @@ class ToolGateway(Middleware):
         g = GatewayCall(call=call, target=call.tool, started=time.perf_counter())
         try:
             result = await self._through(g, call_next)
-        except SuspendRun:
+        except SuspendRun as suspension:  # by the policy here, or by a layer inside
+            g.decision, g.reason = "approval_required", suspension.reason
             self._settle(g, None)
             raise
         self._settle(g, result)

@@ -34,20 +34,20 @@ def http_server() -> Iterator[str]:
     """The SDK server on streamable HTTP, on a spare loopback port."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.mcp.sdk_server", "http", str(port)],
+        [sys.executable, "-m", "tests.mcp_interop.sdk_server", "http", str(port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_port(port, process)
+        wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         process.kill()
         process.wait()
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     for _ in range(600):  # a bound on polls, not a timing assertion
         if process.poll() is not None:
             pytest.fail("the MCP HTTP server exited while starting")

@@ -14,20 +14,20 @@ from keel.mcp import MCPToolset
 from keel.testing import ScriptedModel, tool_call
 from keel.tools.gateway import Execute, ToolGateway
 from tests.gateway.support import run_store, tool_result
-from tests.mcp.conftest import ROOT
+from tests.mcp_interop.conftest import ROOT
 
 CTX = RunContext(run_id="r", agent_name="desk")
 
 
 def sdk_server(**options: Any) -> MCPToolset:
     return MCPToolset.stdio(
-        sys.executable, ["-m", "tests.mcp.sdk_server"], cwd=str(ROOT), **options
+        sys.executable, ["-m", "tests.mcp_interop.sdk_server"], cwd=str(ROOT), **options
     )
 
 
 def raw_server(mode: str = "normal", **options: Any) -> MCPToolset:
     return MCPToolset.stdio(
-        sys.executable, ["-m", "tests.mcp.raw_server", mode], cwd=str(ROOT), **options
+        sys.executable, ["-m", "tests.mcp_interop.raw_server", mode], cwd=str(ROOT), **options
     )
 
 

@@ -1,7 +1,7 @@
 """An MCP server built with the official `mcp` SDK, for the interop tests.
 
-    python -m tests.mcp.sdk_server            (stdio)
-    python -m tests.mcp.sdk_server http PORT  (streamable HTTP at /mcp)
+    python -m tests.mcp_interop.sdk_server            (stdio)
+    python -m tests.mcp_interop.sdk_server http PORT  (streamable HTTP at /mcp)
 
 Tools: `orders.lookup` (read-only, structured output; a dotted name providers reject),
 `delete order` (destructive; a space in its name), `add` (plain), `crash` (kills the

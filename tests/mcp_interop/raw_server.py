@@ -1,6 +1,6 @@
 """A minimal MCP server speaking raw JSON-RPC over stdio: no SDK, one line per message.
 
-    python -m tests.mcp.raw_server [normal|garbage|hang|die]
+    python -m tests.mcp_interop.raw_server [normal|garbage|hang|die]
 
 It answers `initialize`, `tools/list`, `tools/call` and `ping`; anything else gets
 "method not found". The mode says how `tools/call` of `echo` misbehaves: answer garbage
