@@ -16,7 +16,7 @@ import hmac
 import os
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pydantic_core import to_json
@@ -60,6 +60,11 @@ class AuditEntry:
 COLUMNS = tuple(f.name for f in fields(AuditEntry))
 
 
+def values(entry: AuditEntry) -> tuple[Any, ...]:
+    """The fields in column order (`dataclasses.astuple` deep-copies: ~20x slower)."""
+    return tuple(getattr(entry, name) for name in COLUMNS)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEntry:
     seq: int
@@ -87,8 +92,10 @@ def audit_key() -> bytes | None:
     return raw.encode() if raw else None
 
 
-def chain_hash(prev_hash: str, entry: AuditEntry, key: bytes | None) -> str:
-    payload = prev_hash.encode() + to_json(astuple(entry))
+def chain_hash(
+    prev_hash: str, entry: AuditEntry, key: bytes | None, row: tuple[Any, ...] | None = None
+) -> str:
+    payload = prev_hash.encode() + to_json(row if row is not None else values(entry))
     if key is None:
         return hashlib.sha256(payload).hexdigest()
     return hmac.new(key, payload, hashlib.sha256).hexdigest()
@@ -143,8 +150,9 @@ def append(conn: sqlite3.Connection, entry: AuditEntry, key: bytes | None) -> in
     """Append inside the caller's write transaction; returns the new entry's seq."""
     row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
     seq, prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
-    digest = chain_hash(prev, entry, key)
-    conn.execute(_INSERT, (seq + 1, *astuple(entry), prev, digest))
+    row = values(entry)
+    digest = chain_hash(prev, entry, key, row)
+    conn.execute(_INSERT, (seq + 1, *row, prev, digest))
     conn.execute(
         "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
