@@ -26,6 +26,7 @@ async def _three_calls() -> Path:
     gateway = ToolGateway()  # the app's default database, as `keel audit` reads it
     for order in ("A1", "A2", "A3"):
         await call_once(gateway, [lookup_order], "lookup_order", {"order_id": order})
+    gateway.store.flush()  # written behind: on disk before anyone edits the file
     return data_dir() / "keel.db"
 
 

@@ -351,3 +351,44 @@ def test_the_store_is_the_app_database_by_default(tmp_path: Path) -> None:
     gw = ToolGateway()
     assert Path(gw.store.db.path) == data_dir() / "keel.db"
     assert isinstance(gw.store, GatewayStore)
+
+
+async def test_written_behind_results_replay_before_they_reach_the_disk(tmp_path: Path) -> None:
+    """A duplicate arriving before the batch is written still replays, never reruns."""
+    gw = gateway(tmp_path)
+    store = gw.store
+    store.claim("k1", "refund", "me")
+    from keel.tools.gateway.audit import AuditEntry
+    from keel.tools.gateway.store import LedgerResult
+
+    entry = AuditEntry(
+        at=0.0,
+        tenant_id="t",
+        user_id=None,
+        roles="",
+        agent="a",
+        run_id="r",
+        call_id="c",
+        tool="refund",
+        arguments="{}",
+        result="ok",
+        is_error=False,
+        latency_ms=0.0,
+        decision="allowed",
+    )
+    store.settle(entry, LedgerResult("k1", "ok", False))
+    found = store.claim("k1", "refund", "someone-else")
+    assert found is not None and (found.status, found.content) == ("finished", "ok")
+    store.flush()
+    stored = store.ledger_entry("k1")
+    assert stored is not None and stored.status == "finished" and store.verify().ok
+
+
+async def test_synchronous_settling_is_there_for_those_who_want_it(tmp_path: Path) -> None:
+    store = GatewayStore(tmp_path / "sync.db", write_behind=False)
+    gw = ToolGateway(store=store)
+    await call_once(gw, [lookup_order], "lookup_order", {"order_id": "A1"})
+    import sqlite3
+
+    rows = sqlite3.connect(tmp_path / "sync.db").execute("SELECT count(*) FROM audit_log")
+    assert rows.fetchone()[0] == 1  # on disk when the call returned, no flush needed

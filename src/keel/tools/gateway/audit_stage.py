@@ -22,6 +22,7 @@ from keel.tools.gateway.call import GatewayCall
 __all__ = ["Audit"]
 
 REDACTED = "[REDACTED]"
+_SEP = "\x00"
 
 
 def _scrub(text: str) -> str:
@@ -43,6 +44,9 @@ class Audit:
     def entry(self, g: GatewayCall, result: ToolResultPart | None, now: float) -> AuditEntry:
         ctx = g.context
         who = ctx.principal
+        arguments, summary = self._clean(
+            to_json(self._fields(g.call.arguments)).decode(), self._summary(result)
+        )
         approver = ctx.approved_by.label if ctx.approved_by is not None else None
         return AuditEntry(
             at=time.time(),
@@ -53,8 +57,8 @@ class Audit:
             run_id=ctx.run_id,
             call_id=g.call.call.call_id,
             tool=g.name,
-            arguments=self._clean(to_json(self._fields(g.call.arguments)).decode()),
-            result=self._summary(result),
+            arguments=arguments,
+            result=summary,
             is_error=result.is_error if result is not None else False,
             latency_ms=round((now - g.started) * 1000, 3),
             decision=g.decision,
@@ -73,7 +77,15 @@ class Audit:
         text = result.content
         if len(text) > self.summary_chars:
             text = text[: self.summary_chars - 1] + "…"
-        return self._clean(text)
+        return text
 
-    def _clean(self, text: str) -> str:
-        return text if self.redact is None else self.redact(text)
+    def _clean(self, arguments: str, summary: str) -> tuple[str, str]:
+        """Both texts redacted, in one pass where the separator survives (it is not
+        whitespace, so no detector spans it); else one pass each."""
+        if self.redact is None:
+            return arguments, summary
+        if _SEP not in arguments and _SEP not in summary:
+            parts = self.redact(f"{arguments}{_SEP}{summary}").split(_SEP)
+            if len(parts) == 2:
+                return parts[0], parts[1]
+        return self.redact(arguments), self.redact(summary)

@@ -1,14 +1,16 @@
 """Where the gateway keeps its ledger and audit chain: the app's SQLite database.
 
 Per call with side effects: one write transaction to claim the ledger row before the
-tool runs, one to finish it *and* append the audit entry together after. A call with no
-side effect (read-only tool, denial, bad arguments) costs the audit write alone.
+tool runs (always synchronous), then one to finish it *and* append the audit entry
+together — by default written behind, in batches (see `keel.tools.gateway.writer`;
+`write_behind=False` commits each settle before the call returns). A call with no side
+effect (read-only tool, denial, bad arguments) costs the audit write alone.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,6 +25,7 @@ from keel.tools.gateway.audit import (
     entry_from_row,
     verify_chain,
 )
+from keel.tools.gateway.writer import WriteBehind
 
 __all__ = ["AuditReport", "GatewayStore", "LedgerEntry", "LedgerResult"]
 
@@ -60,15 +63,26 @@ class GatewayStore:
     """The ledger and the audit chain on one database (a path, `:memory:`, or an open
     `SQLiteDatabase` such as the app's). `key` signs the chain (default `KEEL_AUDIT_KEY`)."""
 
-    def __init__(self, database: str | Path | SQLiteDatabase, *, key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        database: str | Path | SQLiteDatabase,
+        *,
+        key: bytes | None = None,
+        write_behind: bool = True,
+    ) -> None:
         self.db = database if isinstance(database, SQLiteDatabase) else SQLiteDatabase(database)
         self.key = key if key is not None else audit_key()
+        self._writer = WriteBehind(self._write_batch) if write_behind else None
+        self._unflushed: dict[str, LedgerResult] = {}
 
     # -- ledger ---------------------------------------------------------------------
 
     def claim(self, key: str, tool: str, owner: str) -> LedgerEntry | None:
         """Start the call under `key`: None if this caller now owns it, else the entry
         that was there (finished: its result stands; started: someone else has it)."""
+        done = self._unflushed.get(key)
+        if done is not None:
+            return LedgerEntry(key, tool, "finished", owner, done.content, done.is_error)
         with self.db.transaction() as conn:
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO tool_ledger (key, tool, status, owner, started_at) "
@@ -94,6 +108,7 @@ class GatewayStore:
         return bool(changed)
 
     def ledger_entry(self, key: str) -> LedgerEntry | None:
+        self.flush()
         with self.db.reading() as conn:
             row = conn.execute(
                 "SELECT key, tool, status, owner, content, is_error FROM tool_ledger WHERE key = ?",
@@ -105,15 +120,33 @@ class GatewayStore:
 
     # -- settle: finish the ledger row and append the audit entry, atomically ----------
 
-    def settle(self, entry: AuditEntry, result: LedgerResult | None = None) -> int:
+    def settle(self, entry: AuditEntry, result: LedgerResult | None = None) -> None:
+        """Finish the ledger row (if any) and append the audit entry, atomically."""
+        if self._writer is None:
+            self._write_batch([(entry, result)])
+            return
+        if result is not None:
+            self._unflushed[result.key] = result
+        self._writer.put((entry, result))
+
+    def flush(self) -> None:
+        """Write everything settled so far (reads call it; so does process exit)."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _write_batch(self, batch: Sequence[tuple[AuditEntry, LedgerResult | None]]) -> None:
         with self.db.transaction() as conn:
+            for entry, result in batch:
+                if result is not None:
+                    conn.execute(
+                        "UPDATE tool_ledger SET status = 'finished', content = ?, "
+                        "is_error = ?, finished_at = ? WHERE key = ?",
+                        (result.content, int(result.is_error), time.time(), result.key),
+                    )
+                append(conn, entry, self.key)
+        for _, result in batch:
             if result is not None:
-                conn.execute(
-                    "UPDATE tool_ledger SET status = 'finished', content = ?, is_error = ?, "
-                    "finished_at = ? WHERE key = ?",
-                    (result.content, int(result.is_error), time.time(), result.key),
-                )
-            return append(conn, entry, self.key)
+                self._unflushed.pop(result.key, None)
 
     # -- reading the chain ------------------------------------------------------------
 
@@ -121,6 +154,7 @@ class GatewayStore:
         self, *, tenant_id: str | None = None, limit: int | None = None
     ) -> list[StoredEntry]:
         """Newest first; all tenants when `tenant_id` is None."""
+        self.flush()
         where, params = ("WHERE tenant_id = ?", [tenant_id]) if tenant_id else ("", [])
         sql = f"SELECT * FROM audit_log {where} ORDER BY seq DESC"
         if limit is not None:
@@ -129,6 +163,7 @@ class GatewayStore:
             return [entry_from_row(tuple(r)) for r in conn.execute(sql, params).fetchall()]
 
     def verify(self) -> AuditReport:
+        self.flush()
         with self.db.reading() as conn:
             head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
             rows = conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall()
