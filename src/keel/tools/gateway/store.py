@@ -135,6 +135,8 @@ class GatewayStore:
             self._writer.flush()
 
     def _write_batch(self, batch: Sequence[tuple[AuditEntry, LedgerResult | None]]) -> None:
+        # The same connection as claims: its lock hands over at once, where a second
+        # connection would wait in SQLite's busy handler (sleeps of 1 ms and up).
         with self.db.transaction() as conn:
             for entry, result in batch:
                 if result is not None:

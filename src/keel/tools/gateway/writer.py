@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -39,6 +40,7 @@ class WriteBehind(Generic[T]):
         self._queue: list[T] = []
         self._lock = threading.Condition()
         self._busy = False
+        self._idle = False
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         _writers.add(self)
@@ -51,7 +53,8 @@ class WriteBehind(Generic[T]):
                     target=self._run, name="keel-audit-writer", daemon=True
                 )
                 self._thread.start()
-            self._lock.notify()
+            if self._idle:
+                self._lock.notify()  # only an idle writer is woken: not one gathering
 
     def flush(self) -> None:
         """Return once everything queued before the call is written."""
@@ -66,10 +69,13 @@ class WriteBehind(Generic[T]):
         while True:
             with self._lock:
                 if not self._queue:
+                    self._idle = True
                     self._lock.wait(FLUSH_SECONDS * 50)
+                    self._idle = False
                 if not self._queue:
                     return  # idle: the next put starts a new thread
-                self._lock.wait(FLUSH_SECONDS)  # let a burst gather into one commit
+            time.sleep(FLUSH_SECONDS)  # let a burst gather into one commit
+            with self._lock:
                 batch, self._queue, self._busy = self._queue, [], True
             try:
                 self._write(batch)
