@@ -392,3 +392,30 @@ async def test_synchronous_settling_is_there_for_those_who_want_it(tmp_path: Pat
 
     rows = sqlite3.connect(tmp_path / "sync.db").execute("SELECT count(*) FROM audit_log")
     assert rows.fetchone()[0] == 1  # on disk when the call returned, no flush needed
+
+
+async def test_a_call_another_live_process_is_running_is_not_run_twice(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    from keel.messages import ToolCallPart
+    from keel.middleware import ToolCall
+
+    gw = gateway(tmp_path)
+    ctx = RunContext(run_id="r1", agent_name="desk", step=1, tool_call_id="c1")
+    # Another process (our parent: alive) claimed this very call and is still running it.
+    other = f"{socket.gethostname()}:{os.getppid()}:feedbeef"
+    assert gw.store.claim("r1/1/c1", "refund", other) is None
+    part = ToolCallPart("refund", {"order_id": "A1", "amount": 0}, "c1")
+
+    async def core(call: ToolCall) -> object:
+        from keel._run.tool_calls import invoke_tool
+
+        async def started(_: ToolCall) -> None:
+            return None
+
+        return await invoke_tool(call, {"refund": refund}, 10_000, started)
+
+    result = await gw.wrap_tool_call(ToolCall(context=ctx, call=part, tool=refund), core)  # type: ignore[arg-type]
+    assert result.is_error and "being executed by another process" in result.content
+    assert CALLS == []

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from keel import Agent, Approve, RunContext, Runner
 from keel.mcp import MCPToolset
 from keel.testing import ScriptedModel, tool_call
@@ -139,3 +141,14 @@ async def test_a_misbehaving_server_gives_clean_unavailable_results(tmp_path: Pa
         assert result.status == "completed", mode
         assert body["error"] == "unavailable", mode
         assert "did not answer" in body["reason"] or "not reachable" in body["reason"], mode
+
+
+async def test_a_server_that_cannot_start_is_a_clear_error() -> None:
+    from keel.tools.gateway import ToolUnavailableError
+
+    toolset = MCPToolset.stdio("/nonexistent/mcp-server", connect_timeout=5)
+    try:
+        with pytest.raises(ToolUnavailableError, match="cannot connect to MCP server mcp-server"):
+            await toolset.list_tools(CTX)
+    finally:
+        await toolset.close()
