@@ -53,3 +53,14 @@ def test_gateway_example_falls_back_and_prices_the_answer(
         "Your order shipped on Monday.",
         "1200 in (1000 cached), $0.000110",
     ]
+
+
+def test_gateway_example_denies_with_the_reason_and_audits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (block,) = [b for b in BLOCKS if "ToolGateway(policy" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.splitlines() == [
+        "not allowed: refunds over 500 go through finance",
+        "['denied'] True",
+    ]

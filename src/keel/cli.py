@@ -6,6 +6,8 @@
     keel sessions [--limit N] [--clear ID]
     keel runs [--status S] [--session ID] [--limit N] [--json]
     keel runs show|approve|reject|resume ID …
+    keel audit verify|list [--app …] [--json]
+    keel mcp serve [--app …] [--http PORT]
     keel tickets [--status S] [--limit N] [--json]
 
 The work happens in `keel._cli`, imported by each command when it runs, so that
@@ -286,6 +288,13 @@ def tickets(
     from keel._cli.tickets import show_tickets
 
     show_tickets(app, status=status, limit=limit, as_json=as_json)
+
+
+from keel._cli.audit import audit_app  # noqa: E402  (typer groups; their work is lazy)
+from keel._cli.mcp import mcp_app  # noqa: E402
+
+cli.add_typer(audit_app, name="audit")
+cli.add_typer(mcp_app, name="mcp")
 
 
 def main() -> None:

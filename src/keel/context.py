@@ -34,6 +34,8 @@ class RunContext:
     """Middleware scratch space that is stored with the run (JSON values only)."""
     approved: bool = False
     """Inside a tool call: True when a person approved this very call."""
+    approved_by: Principal | None = None
+    """Inside an approved tool call: who approved it (for audit and approver policy)."""
 
     @property
     def idempotency_key(self) -> str | None:
