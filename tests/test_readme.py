@@ -38,3 +38,14 @@ def test_quickstart_runs_on_the_local_model(capsys: pytest.CaptureFixture[str]) 
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed and printed[-1].startswith("Usage(requests=")
+
+
+def test_gateway_example_denies_with_the_reason_and_audits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (block,) = [b for b in BLOCKS if "ToolGateway(policy" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.splitlines() == [
+        "not allowed: refunds over 500 go through finance",
+        "['denied'] True",
+    ]

@@ -23,6 +23,7 @@ from keel.settings import data_dir
 
 if TYPE_CHECKING:
     from keel.storage.sqlite import SQLiteDatabase
+    from keel.tickets import SQLiteTicketStore
 
 __all__ = ["DEFAULT_APP", "App", "load_app"]
 
@@ -85,6 +86,13 @@ class App:
         from keel.storage.sqlite_runs import SQLiteRunStore
 
         return SQLiteRunStore(self._database)
+
+    @cached_property
+    def ticket_store(self) -> SQLiteTicketStore:
+        """Support tickets (`keel tickets`), in the same database as the sessions."""
+        from keel.tickets import SQLiteTicketStore
+
+        return SQLiteTicketStore(self._database)
 
     @cached_property
     def runner(self) -> Runner:

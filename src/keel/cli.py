@@ -6,6 +6,9 @@
     keel sessions [--limit N] [--clear ID]
     keel runs [--status S] [--session ID] [--limit N] [--json]
     keel runs show|approve|reject|resume ID …
+    keel audit verify|list [--app …] [--json]
+    keel mcp serve [--app …] [--http PORT]
+    keel tickets [--status S] [--limit N] [--json]
 
 The work happens in `keel._cli`, imported by each command when it runs, so that
 `keel --version` and `keel --help` start quickly.
@@ -266,6 +269,28 @@ def runs_resume(
 
     options = _runs_options(ctx, app, as_json)
     resume_run(options.app, run_id, as_json=options.as_json)
+
+
+@cli.command()
+def tickets(
+    app: AppOption = None,
+    status: Annotated[
+        str | None, typer.Option("--status", metavar="S", help="Only open or closed tickets.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show at most N.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """List support tickets (opened when every model failed), most recent first."""
+    from keel._cli.tickets import show_tickets
+
+    show_tickets(app, status=status, limit=limit, as_json=as_json)
+
+
+from keel._cli.audit import audit_app  # noqa: E402  (typer groups; their work is lazy)
+from keel._cli.mcp import mcp_app  # noqa: E402
+
+cli.add_typer(audit_app, name="audit")
+cli.add_typer(mcp_app, name="mcp")
 
 
 def main() -> None:

@@ -34,6 +34,8 @@ class RunContext:
     """Middleware scratch space that is stored with the run (JSON values only)."""
     approved: bool = False
     """Inside a tool call: True when a person approved this very call."""
+    approved_by: Principal | None = None
+    """Inside an approved tool call: who approved it (for audit and approver policy)."""
     emitted: list[Any] = field(default_factory=list[Any], repr=False, compare=False)
     """Events middleware reported with `emit`, not yet handed to the hooks."""
 

@@ -91,7 +91,7 @@ async def _settle(run: ActiveRun, record: CallRecord) -> ToolCall | None:
         return None
     if not approved:  # an approved call was counted when it was first asked for
         count_tool_call(run.context.usage, run.agent.limits)
-    call = _tool_call(run, record, approved)
+    call = _tool_call(run, record, index, approved)
     try:
         result = await run.pipeline.tool(call)
     except SuspendRun as suspension:
@@ -119,9 +119,12 @@ async def _decided(run: ActiveRun, record: CallRecord, index: int) -> bool | Non
     return None
 
 
-def _tool_call(run: ActiveRun, record: CallRecord, approved: bool) -> ToolCall:
+def _tool_call(run: ActiveRun, record: CallRecord, index: int, approved: bool) -> ToolCall:
     tool = run.tools.get(record.call.tool_name)
     context = call_context(run.context, record.call.call_id, approved=approved)
+    if approved:
+        decision = run.state.decision_for(pending_id(run.state.step, index, record))
+        context.approved_by = None if decision is None else decision.decided_by
     return ToolCall(context=context, call=record.call, tool=tool, approved=approved)
 
 
