@@ -36,6 +36,21 @@ class RunContext:
     """Inside a tool call: True when a person approved this very call."""
     approved_by: Principal | None = None
     """Inside an approved tool call: who approved it (for audit and approver policy)."""
+    emitted: list[Any] = field(default_factory=list[Any], repr=False, compare=False)
+    """Events middleware reported with `emit`, not yet handed to the hooks."""
+
+    def emit(self, event: Any) -> None:
+        """Report an event (e.g. `GuardrailTripped`) from middleware: the runner hands it
+        to the hooks and the stream right after the stage that made it."""
+        self.emitted.append(event)
+
+    def drain(self) -> list[Any]:
+        """The events emitted since the last drain, oldest first (the runner calls this)."""
+        if not self.emitted:
+            return []
+        events = self.emitted.copy()
+        self.emitted.clear()  # in place: tool-call contexts share this list
+        return events
 
     @property
     def idempotency_key(self) -> str | None:

@@ -11,6 +11,7 @@ Order for one run (or one resumed segment of it)::
     RunStarted | RunResumed
       (ModelRequestStarted → TextDelta* → ModelResponseReceived
        → (ToolCallStarted* → ToolCallFinished* MiddlewareDecision*)
+       (GuardrailTripped may follow any stage: input, a model call, a tool call, output)
        → OutputRepairRequested?)*                      one block per step
     RunSuspended? → RunFinished | RunFailed
 """
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from keel.result import RunResult
 
 __all__ = [
+    "GuardrailTripped",
     "MiddlewareDecision",
     "ModelRequestStarted",
     "ModelResponseReceived",
@@ -144,6 +146,20 @@ class MiddlewareDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class GuardrailTripped:
+    """A guardrail changed (`modify`) or refused (`block`) text at `stage`: input, output,
+    stream, tool_call or tool_result. `reason` never quotes the offending text."""
+
+    context: RunContext
+    guardrail: str
+    stage: str
+    action: str
+    score: float
+    reason: str
+    at: float = field(default_factory=time.time, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
 class OutputRepairRequested:
     """The final answer failed validation; the model is asked again with `problem`."""
 
@@ -158,6 +174,7 @@ RunEvent = (
     | RunResumed
     | RunSuspended
     | MiddlewareDecision
+    | GuardrailTripped
     | OutputRepairRequested
     | ModelRequestStarted
     | TextDelta

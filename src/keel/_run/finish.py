@@ -46,11 +46,12 @@ def result_of(state: RunState, output: Any, history: Sequence[Message]) -> RunRe
     )
 
 
-async def drive(
+async def drive(  # noqa: C901, PLR0912  (one generator, for the reason `run_loop` gives)
     start: Start, session_store: SessionStore | None, hooks: Sequence[RunHook], *, streaming: bool
 ) -> AsyncGenerator[RunEvent]:
     """Begin the run, drive its loop, tell the hooks, settle the end. The one generator
-    above the loop: `Runner.stream` returns it, `Runner.run` consumes it."""
+    above the loop: `Runner.stream` returns it, `Runner.run` consumes it. Events that
+    middleware `emit`s on the run's context follow the event of the stage that made them."""
     begun = await start()
     if isinstance(begun, RunState):  # nothing to run: a stored outcome
         yield RunFinished(_bare_context(begun), result_of(begun, None, ()))
@@ -58,7 +59,8 @@ async def drive(
     settler, ctx, finished = _Settler(begun, session_store, hooks), begun.run.context, False
     begun.run.observed = streaming or not settler.silent
     try:
-        yield await settler.tell(begun.opening)
+        for told in await settler.tell_all(begun.opening):
+            yield told
         if begun.respond is not None:
             settler.answer_for_model(begun.respond)
         else:
@@ -66,9 +68,15 @@ async def drive(
                 if settler.silent:
                     async for event in events:
                         yield event
+                        if ctx.emitted:  # middleware reported something (a guardrail)
+                            for extra in ctx.drain():
+                                yield extra
                 else:
                     async for event in events:
-                        yield await settler.tell(event)
+                        for told in await settler.tell_all(event):
+                            yield told
+        for told in await settler.tell_all(*ctx.drain()):  # from the output stage
+            yield told
         result = await settler.settle()
         if result.status != "completed":
             yield await settler.tell(RunSuspended(ctx, result.pending, result.status))
@@ -115,15 +123,23 @@ class _Settler:
         state.error = f"{type(error).__name__}: {error}"
         with suppress(Exception):  # the original error matters more than a bookkeeping write
             await self._run.checkpoints.step(state)
-        event = RunFailed(self._run.context, error)
-        for hook in self._hooks:
-            with suppress(Exception):
-                await hook.on_event(event)
+        context = self._run.context
+        for event in (*context.drain(), RunFailed(context, error)):
+            for hook in self._hooks:
+                with suppress(Exception):
+                    await hook.on_event(event)
 
     async def tell(self, event: RunEvent) -> RunEvent:
         for hook in self._hooks:
             await hook.on_event(event)
         return event
+
+    async def tell_all(self, *events: RunEvent) -> list[RunEvent]:
+        """Tell `events` and then whatever middleware emitted meanwhile."""
+        told = [await self.tell(e) for e in events]
+        while self._run.context.emitted:
+            told.extend([await self.tell(e) for e in self._run.context.drain()])
+        return told
 
     @property
     def silent(self) -> bool:

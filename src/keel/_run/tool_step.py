@@ -129,7 +129,7 @@ def _tool_call(run: ActiveRun, record: CallRecord, index: int, approved: bool) -
 
 
 def call_context(ctx: RunContext, call_id: str, *, approved: bool) -> RunContext:
-    """The run's context for one tool call; shares usage and metadata with the run."""
+    """The run's context for one tool call; shares usage, metadata and emitted events."""
     return RunContext(
         run_id=ctx.run_id,
         agent_name=ctx.agent_name,
@@ -142,6 +142,7 @@ def call_context(ctx: RunContext, call_id: str, *, approved: bool) -> RunContext
         tool_call_id=call_id,
         metadata=ctx.metadata,
         approved=approved,
+        emitted=ctx.emitted,
     )
 
 

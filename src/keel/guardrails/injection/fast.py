@@ -1,0 +1,298 @@
+"""The fast tier: weighted patterns over every reading of the text (see `normalize`).
+
+Each signal that fires adds its weight as an independent piece of evidence
+(`score = 1 - Π(1 - w)`); a signal found only in a decoded or de-obfuscated reading adds
+the `obfuscated` signal too, since hiding words is itself a sign. Each signal has a few
+trigger substrings checked first with `in` (a memchr-speed scan): a regex runs only where
+one of its words is present, so an ordinary message costs a few dozen substring checks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from keel.guardrails.injection.normalize import spaced_out, squash, views
+
+__all__ = ["SIGNALS", "FastScore", "fast_score"]
+
+_ANY = r"[^.!?\n]{0,40}?"
+_OVERRIDE_VERB = (
+    r"(?:ignore|ignoring|disregard|forget|skip|bypass|override|overrule|drop|abandon|neglect"
+    r"|set aside|throw out|discard|delete|erase|clear)"
+)
+_PRIOR = (
+    r"(?:previous|prior|above|earlier|preceding|all|any|your|the|initial|original|system"
+    r"|developer|existing|current|old|every|those|these|safety)"
+)
+_RULES = (
+    r"(?:instructions?|prompts?|rules|directions|guidelines|guidance|constraints|polic(?:y|ies)"
+    r"|programming|directives?|orders|restrictions|training|commands?)"
+)
+_SECRET_PROMPT = (
+    r"(?:system prompt|system message|initial prompt|original prompt|hidden (?:prompt|instructions?"
+    r"|rules)|developer (?:message|prompt)|pre-?prompt|secret instructions?"
+    r"|internal (?:rules|notes|instructions)|the (?:system|hidden|initial|original) (?:instructions"
+    r"|rules|prompt))"
+)
+_REVEAL = (
+    r"(?:reveal|show|print|output|repeat|display|tell|give|share|leak|dump|spell out|recite"
+    r"|write out|paste|expose|what (?:is|are|was|were))"
+)
+
+_TABLE: tuple[tuple[str, float, tuple[str, ...], str], ...] = (
+    (
+        "override",
+        0.9,
+        (
+            "ignor",
+            "disregard",
+            "forget",
+            "skip",
+            "bypass",
+            "overr",
+            "drop",
+            "abandon",
+            "neglect",
+            "aside",
+            "throw",
+            "discard",
+            "delete",
+            "erase",
+            "clear",
+        ),
+        rf"\b{_OVERRIDE_VERB}\b{_ANY}\b{_PRIOR}\b{_ANY}\b{_RULES}\b",
+    ),
+    (
+        "extract_prompt",
+        0.85,
+        ("prompt", "system", "hidden", "developer", "secret instruction", "internal"),
+        rf"\b{_REVEAL}{_ANY}{_SECRET_PROMPT}",
+    ),
+    (
+        "extract_rules",
+        0.5,
+        ("your ",),
+        rf"\b{_REVEAL}\b[^.!?\n]{{0,25}}\byour (?:instructions|rules|guidelines|configuration"
+        r"|directives|programming|initial message)",
+    ),
+    (
+        "persona",
+        0.85,
+        ("you are", "from now", "mode", "anything now", "jail", "act as"),
+        r"\byou are (?:now|no longer) (?:an? |in |free|unrestricted|unfiltered|dan\b)"
+        r"|\bfrom now on,? you (?:are|will|must|act|answer|respond|have)\b|\bfrom now on,? act"
+        r"|\b(?:enable|enter|activate|switch to|in) (?:developer|dan|god|jailbreak) mode\b"
+        r"|\bdo anything now\b|\bjail ?bre?a?k(?:en)?\b"
+        r"|\bact as (?:an? )?(?:unrestricted|unfiltered|jailbroken|evil|uncensored|different)",
+    ),
+    (
+        "persona_weak",
+        0.35,
+        ("you are now", "developer mode", "no longer"),
+        r"\byou are (?:now|no longer)\b|\bdeveloper mode\b",
+    ),
+    (
+        "role_marker",
+        0.8,
+        (
+            "<|",
+            "inst]",
+            "<<sys",
+            "system",
+            "assistant",
+            "developer",
+            "###",
+            "</",
+            "<sys",
+            "<inst",
+            "<admin",
+            "begin",
+        ),
+        r"<\|?(?:im_start|im_end|system|endoftext)\|?>|\[/?inst\]|<</?sys>>"
+        r"|(?:^|\n)\s*(?:system|assistant|developer)\s*:|###\s*(?:system|instruction)"
+        r"|</?(?:system|instructions?|admin)>|\bbegin (?:system|admin) (?:prompt|message)",
+    ),
+    ("new_rules", 0.7, (":",), rf"\b(?:new|updated|real|actual|revised|secret) {_RULES}\s*:"),
+    (
+        "no_limits",
+        0.6,
+        (
+            "restriction",
+            "filter",
+            "guardrail",
+            "safety",
+            "censor",
+            "limitation",
+            "polic",
+            "moderation",
+        ),
+        r"\b(?:without|no|ignore|ignoring|remove|disable|disabled|bypass|turn off|lift)\b"
+        r"[^.\n]{0,25}\b(?:restrictions|filters?|guardrails?|safety (?:rules|guidelines|checks)"
+        r"|censorship|limitations|content polic(?:y|ies)|moderation)\b",
+    ),
+    (
+        "override_foreign",
+        0.9,
+        ("anweisung", "instructions", "instrucc", "istruzion", "instructie"),
+        r"\bignorier\w*\b[^.\n]{0,30}\banweisungen|\bignore[rz]?\b[^.\n]{0,30}\binstructions"
+        r" (?:precedentes|anterieures)|\bignora\w*\b[^.\n]{0,30}\binstrucciones"
+        r"|\bignora\w*\b[^.\n]{0,30}\bistruzioni|\bnegeer\b[^.\n]{0,30}\binstructies",
+    ),
+    (
+        "authority",
+        0.45,
+        (
+            "admin",
+            "developer",
+            "system",
+            "operator",
+            "creator",
+            "owner",
+            "supervisor",
+            "security team",
+            "sudo",
+            "mode",
+            "override",
+        ),
+        r"\b(?:i am|i'm|this is|speaking as) (?:the|your|an?) (?:admin|administrator|developer"
+        r"|system|operator|creator|owner|supervisor|security team)\b|\bsudo\b"
+        r"|\b(?:admin|maintenance|god|debug) (?:override|mode)\b|\boverride code\b",
+    ),
+    (
+        "pretend",
+        0.45,
+        ("pretend", "role", "imagine", "hypothetical"),
+        r"\bpretend (?:to be|you are|that you)\b|\brole-?play as\b"
+        r"|\bimagine (?:you are|you have no|there are no)\b|\bhypothetically,? if you had no\b",
+    ),
+    (
+        "exfiltrate",
+        0.55,
+        ("customer", "user", "client", "account"),
+        r"\b(?:all|every|other|another) (?:customers?|users?|clients?|accounts?)(?:'s?)?"
+        r" (?:emails?|data|records|addresses|passwords|details|orders|phone numbers|cards?)\b"
+        r"|\b(?:list|dump|export|send me) (?:all|every) (?:customers?|users?|accounts?)\b",
+    ),
+    (
+        "to_the_ai",
+        0.6,
+        ("ai", "assistant", "llm", "model", "bot", "when you"),
+        r"\b(?:note|message|instruction) (?:to|for) (?:the )?"
+        r"(?:ai|assistant|llm|model|chatbot|bot)\b"
+        r"|\b(?:ai|assistant|llm|chatbot),? (?:please )?(?:ignore|disregard|forward|send|email"
+        r"|reply only|you must)\b|\bwhen you (?:read|summari[sz]e|process) this\b",
+    ),
+    (
+        "say_exactly",
+        0.25,
+        ("exactly", "only", "pwned"),
+        r"\b(?:say|respond|reply|answer|output) (?:exactly|only|with only)\b",
+    ),
+    ("pwned", 0.6, ("pwned", "access granted"), r"\bpwned\b|\baccess granted\b"),
+    (
+        "forget_all",
+        0.6,
+        ("forget",),
+        r"\bforget (?:everything|all (?:of )?(?:that|this|the above)|what you were told)\b",
+    ),
+    (
+        "tool_abuse",
+        0.3,
+        ("tool", "function", "api"),
+        r"\b(?:call|run|execute|invoke|trigger) (?:the |every )?(?:tool|function|api)\b",
+    ),
+    (
+        "weak_cues",
+        0.05,
+        (
+            "your",
+            "admin",
+            "all ",
+            "every",
+            "hidden",
+            "secret",
+            "function",
+            "tool",
+            "password",
+            "database",
+            "internal",
+            "verbatim",
+            "word for word",
+            "authoriz",
+            "ai ",
+            "model",
+        ),
+        r"\b(?:your (?:rules|instructions|guidelines|task|real|prompt|configuration)|admin\w*"
+        r"|(?:all|every) (?:users|customers|orders|accounts|records)|hidden|secret|function"
+        r"|tools?|passwords?|database|internal|verbatim|word for word|authori[sz]\w*"
+        r"|language model|chatbot|ai)\b",
+    ),
+    (
+        "cue_words",
+        0.15,
+        ("prompt", "instructions", "your rules", "programming"),
+        r"\b(?:system prompt|instructions|prompt injection|your rules|your programming)\b",
+    ),
+)
+
+Signal = tuple[str, float, tuple[str, ...], re.Pattern[str]]
+SIGNALS: tuple[Signal, ...] = tuple((n, w, t, re.compile(p)) for n, w, t, p in _TABLE)
+
+# Squashed phrases, for text whose letters were spaced out ("i g n o r e  a l l …").
+_SQUASHED = re.compile(
+    r"(?:ignore|disregard|forget|bypass|override)[a-z]{0,25}(?:instructions|rules|prompt"
+    r"|guidelines)|systemprompt|developermode|jailbreak|youarenow|revealyour"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FastScore:
+    score: float
+    signals: tuple[str, ...]
+    window: str
+    """The folded text around the strongest signal (what the second tier reads)."""
+
+
+def fast_score(text: str, *, window_chars: int = 320) -> FastScore:
+    readings = views(text)
+    fired: dict[str, float] = {}
+    best = (0.0, 0, 0, 0)
+    for i, reading in enumerate(readings):
+        for name, weight, triggers, pattern in SIGNALS:
+            if name in fired and i > 0:
+                continue
+            if not any(t in reading for t in triggers):
+                continue
+            match = pattern.search(reading)
+            if match is None:
+                continue
+            fired.setdefault(name, weight)
+            if i > 0 and weight >= 0.3:  # a real sign, found only in a decoded reading
+                fired.setdefault("obfuscated", 0.3)
+            if weight > best[0]:
+                best = (weight, i, match.start(), match.end())
+    if spaced_out(readings[0]) and _SQUASHED.search(squash(readings[0])):
+        fired.setdefault("spaced_out", 0.85)
+        fired.setdefault("obfuscated", 0.3)
+    return FastScore(_combine(fired.values()), tuple(fired), _window(readings, best, window_chars))
+
+
+def _combine(weights: Iterable[float]) -> float:
+    keep = 1.0
+    for w in weights:
+        keep *= 1.0 - w
+    return round(1.0 - keep, 4)
+
+
+def _window(readings: list[str], best: tuple[float, int, int, int], size: int) -> str:
+    """The reading where the strongest signal fired, cut to `size` around it."""
+    weight, index, start, end = best
+    text = readings[index]
+    if len(text) <= size:
+        return text
+    if weight == 0.0:
+        return text[: size // 2] + " " + text[-size // 2 :]
+    begin = max(0, min((start + end) // 2 - size // 2, len(text) - size))
+    return text[begin : begin + size]

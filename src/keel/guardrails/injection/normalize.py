@@ -1,0 +1,168 @@
+"""Undo the obfuscations attackers use so that patterns see the plain words.
+
+`views(text)` returns the text as a reader would understand it, in several readings:
+NFKC-folded with zero-width, bidi and control characters removed and look-alike letters
+mapped to Latin; with leetspeak undone; with spaced-out letters joined; and any payload
+hidden as base64, hex, URL-encoding or unicode escapes, decoded, and the rot13 reading (nested up to
+`MAX_DEPTH` levels). Every step is linear in the input and the input is capped, so a
+hostile message gets an answer in bounded time.
+
+The confusables table is a short hand-made one (Cyrillic and Greek letters that look
+Latin, fullwidth forms are handled by NFKC): the full Unicode table would cost a
+dependency and a lookup per character for letters attackers rarely use.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import unicodedata
+from urllib.parse import unquote
+
+__all__ = ["MAX_CHARS", "fold", "views"]
+
+MAX_CHARS = 20_000
+"""Only the first and last `MAX_CHARS // 2` characters of a longer text are read."""
+MAX_DEPTH = 3
+MAX_DECODED = 8
+
+_INVISIBLE = dict.fromkeys(
+    [
+        *range(0x00, 0x09),
+        *range(0x0B, 0x20),
+        0x7F,
+        0x00AD,
+        0x034F,
+        0x061C,
+        0x115F,
+        0x1160,
+        0x17B4,
+        0x17B5,
+        0x180E,
+        *range(0x200B, 0x2010),
+        *range(0x202A, 0x202F),
+        *range(0x2060, 0x2070),
+        0x3164,
+        0xFEFF,
+        0xFFA0,
+        *range(0xE0000, 0xE0080),  # tag characters
+    ]
+)
+_CONFUSABLE = str.maketrans(
+    "аеорсхуіјѕԁһӏԛԝᴀвнкмтӧαεορτυνκιχßɡɑ",
+    "aeopcxyijsdhlqwabhkmtoaeoptuvkixbga",
+)
+_LEET = str.maketrans("013457@$!|+", "oieastasiit")
+_SPACED = re.compile(r"\b[a-z][ .\-_*/]{1,3}[a-z][ .\-_*/]{1,3}[a-z][ .\-_*/]{1,3}[a-z]\b")
+_NON_LETTER = re.compile(r"[^a-z]+")
+_DESPACE = re.compile(r"(?<=\S)[ .\-_*/](?=\S)")
+_LEETY = re.compile(r"[a-z][0134579@$!|+]|[0134579@$!|+][a-z]")
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-]{16}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_B64 = re.compile(r"[A-Za-z0-9+/_\-]{16,}={0,2}")
+_HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}[ :]?){8,}")
+_URL = re.compile(r"%[0-9a-fA-F]{2}")
+_UESC = re.compile(r"(?:\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}){3,}")
+_WS = re.compile(r"\s+")
+_ROT13 = str.maketrans("abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm")
+
+
+def fold(text: str) -> str:
+    """NFKC, invisible characters out, look-alikes to Latin, lower case, spaces squeezed."""
+    if len(text) > MAX_CHARS:
+        half = MAX_CHARS // 2
+        text = text[:half] + " " + text[-half:]
+    if text.isascii():  # the common case: only control characters can hide here
+        return _WS.sub(" ", _CONTROL.sub("", text).lower())
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return _WS.sub(" ", text.casefold().translate(_CONFUSABLE))
+
+
+def views(text: str) -> list[str]:
+    """The readings of `text` worth matching, the plain folded one first."""
+    base = fold(text)
+    out = [base]
+    if _LEETY.search(base):
+        out.append(base.translate(_LEET))
+    out.append(base.translate(_ROT13))  # cheap; matched like any other reading
+    if _SPACED.search(base):  # letters spelled out: one space inside words, more between
+        out.append(fold(_DESPACE.sub("", text)))
+    if _maybe_encoded(text):
+        out.extend(decoded(text))
+    return out
+
+
+def spaced_out(folded: str) -> bool:
+    """Whether the text spells words out letter by letter (i g n o r e)."""
+    return _SPACED.search(folded) is not None
+
+
+def squash(folded: str) -> str:
+    """Letters only: spaced-out words joined back (word gaps are lost too)."""
+    return _NON_LETTER.sub("", folded)
+
+
+def _maybe_encoded(text: str) -> bool:
+    return "%" in text or "\\" in text or _LONG_TOKEN.search(text) is not None
+
+
+def decoded(text: str, depth: int = 0) -> list[str]:
+    """Payloads hidden inside `text`, decoded, folded; nested ones too."""
+    if depth >= MAX_DEPTH:
+        return []
+    found: list[str] = []
+    for payload in _payloads(text[:MAX_CHARS]):
+        found.append(fold(payload))
+        found.extend(decoded(payload, depth + 1))
+        if len(found) >= MAX_DECODED:
+            break
+    return found[:MAX_DECODED]
+
+
+def _payloads(text: str) -> list[str]:
+    out: list[str] = []
+    if "%" in text and len(_URL.findall(text, 0, 4000)) >= 3:
+        out.append(unquote(text))
+    if "\\" in text and _UESC.search(text):
+        out.append(_unescape(text))
+    for match in _B64.finditer(text):
+        if (plain := _b64(match.group())) is not None:
+            out.append(plain)
+    for match in _HEX.finditer(text):
+        if (plain := _hex(match.group())) is not None:
+            out.append(plain)
+    return out[:MAX_DECODED]
+
+
+def _printable(raw: bytes) -> str | None:
+    try:
+        plain = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    letters = sum(c.isalpha() or c.isspace() for c in plain)
+    return plain if plain and letters / len(plain) > 0.7 else None
+
+
+def _b64(chunk: str) -> str | None:
+    chunk = chunk.replace("-", "+").replace("_", "/")
+    try:
+        return _printable(base64.b64decode(chunk + "=" * (-len(chunk) % 4), validate=True))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _hex(chunk: str) -> str | None:
+    try:
+        return _printable(bytes.fromhex(re.sub(r"[ :]", "", chunk)))
+    except ValueError:
+        return None
+
+
+def _unescape(text: str) -> str:
+    return re.sub(
+        r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})",
+        lambda m: chr(int(m.group(1) or m.group(2), 16)),
+        text,
+    )

@@ -1,0 +1,1 @@
+"""Security: encryption at rest, API keys, budgets, and roles on `keel.policy`."""
