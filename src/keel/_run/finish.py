@@ -56,7 +56,7 @@ async def drive(
         yield RunFinished(_bare_context(begun), result_of(begun, None, ()))
         return
     settler, ctx, finished = _Settler(begun, session_store, hooks), begun.run.context, False
-    begun.run.observed = streaming or not settler.silent
+    begun.run.observed = streaming or settler.watches_steps
     try:
         yield await settler.tell(begun.opening)
         if begun.respond is not None:
@@ -124,6 +124,12 @@ class _Settler:
         for hook in self._hooks:
             await hook.on_event(event)
         return event
+
+    @property
+    def watches_steps(self) -> bool:
+        """Whether a hook reads the step events; hooks that set `observes_steps = False`
+        get only the lifecycle ones (start, resume, suspension, finish, failure)."""
+        return any(getattr(h, "observes_steps", True) for h in self._hooks)
 
     @property
     def silent(self) -> bool:

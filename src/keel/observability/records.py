@@ -1,0 +1,90 @@
+"""What Keel records about a run while it happens: plain slotted objects, cheap to build.
+
+A `SpanRecord` is one span (run, model call, tool call) as Keel measured it; a
+`RunTrace` is a finished run with its spans and its summary. They are made on the hot
+path and handed, whole, to the telemetry worker (`keel.observability.pipeline`), which
+turns them into OpenTelemetry spans, trace-store rows and metric points off the event
+loop. Ids are OpenTelemetry's: a 128-bit trace id and 64-bit span ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["RunSummary", "RunTrace", "SpanEvent", "SpanRecord"]
+
+SpanKindName = Literal["INTERNAL", "CLIENT"]
+
+
+@dataclass(slots=True)
+class SpanEvent:
+    name: str
+    at_ns: int
+    attributes: dict[str, Any]
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    name: str
+    kind: SpanKindName
+    span_id: int
+    parent_id: int | None
+    """The parent span's id (in this trace); None for a trace's root."""
+    start_ns: int
+    attributes: dict[str, Any]
+    end_ns: int = 0
+    error: str | None = None
+    """The status description when the span failed."""
+    events: list[SpanEvent] = field(default_factory=list[SpanEvent])
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
+
+
+@dataclass(slots=True, kw_only=True)
+class RunSummary:
+    """The searchable facts of one run (one segment of it, for a resumed run)."""
+
+    run_id: str
+    trace_id: int
+    agent_name: str
+    tenant_id: str
+    user_id: str | None
+    session_id: str | None
+    parent_run_id: str | None
+    model: str
+    provider: str
+    status: str = "running"
+    error_type: str | None = None
+    error: str | None = None
+    started_ns: int = 0
+    ended_ns: int = 0
+    steps: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    tools: list[str] = field(default_factory=list[str])
+    tool_errors: list[str] = field(default_factory=list[str])
+    guardrail_trips: list[str] = field(default_factory=list[str])
+    pending: int = 0
+    """Actions left waiting for a person when the run stopped."""
+    approvals_decided: int = 0
+    resumed: bool = False
+
+    @property
+    def latency_ms(self) -> float:
+        return (self.ended_ns - self.started_ns) / 1e6
+
+
+@dataclass(slots=True)
+class RunTrace:
+    """A finished run (or segment): its summary and every span it recorded."""
+
+    summary: RunSummary
+    spans: list[SpanRecord]
+    model_calls: list[tuple[str, str, float, int, int]] = field(
+        default_factory=list[tuple[str, str, float, int, int]]
+    )
+    """(provider, model, duration s, input tokens, output tokens) per model call."""
