@@ -15,13 +15,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from keel.observability.records import RunTrace
 
-__all__ = ["Telemetry", "TraceSink", "default_telemetry"]
+__all__ = ["Telemetry", "TraceSink", "app_telemetry", "default_telemetry"]
 
 _log = logging.getLogger("keel.telemetry")
 
@@ -43,8 +43,11 @@ class Telemetry:
         max_queue: int = 10_000,
         batch_size: int = 512,
         interval: float = 0.5,
+        pricing: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.sinks = list(sinks)
+        self.pricing = dict(pricing or {})
+        """Model name -> (USD per million input tokens, per million output tokens)."""
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.interval = interval
@@ -106,6 +109,9 @@ class Telemetry:
         return batch
 
     def _deliver(self, batch: list[RunTrace]) -> None:
+        if self.pricing:
+            for run in batch:
+                run.summary.cost_usd = self._cost(run)
         for sink in self.sinks:
             try:
                 sink.write(batch)
@@ -114,6 +120,13 @@ class Telemetry:
         with self._progress:
             self._done += len(batch)
             self._progress.notify_all()
+
+    def _cost(self, run: RunTrace) -> float:
+        total = 0.0
+        for _, model, _, tokens_in, tokens_out in run.model_calls:
+            price_in, price_out = self.pricing.get(model, (0.0, 0.0))
+            total += (tokens_in * price_in + tokens_out * price_out) / 1e6
+        return total
 
     def _sink_failed(self, sink: TraceSink, error: Exception) -> None:
         self.sink_errors += 1
@@ -128,4 +141,30 @@ def default_telemetry() -> Telemetry:
     """The process's telemetry: exports to the globally configured OpenTelemetry SDK."""
     from keel.observability.otel import OTelSpanSink
 
-    return Telemetry([OTelSpanSink()])
+    telemetry = Telemetry([OTelSpanSink()])
+    metrics = _metrics()
+    if metrics is not None:
+        telemetry.add_sink(metrics)
+        metrics.count_drops_of(telemetry)
+    return telemetry
+
+
+def app_telemetry(store: TraceSink, pricing: Mapping[str, tuple[float, float]]) -> Telemetry:
+    """An app's telemetry: the OTel SDK (if configured), its trace store, the metrics."""
+    from keel.observability.otel import OTelSpanSink
+
+    telemetry = Telemetry([OTelSpanSink(), store], pricing=pricing)
+    metrics = _metrics()
+    if metrics is not None:
+        telemetry.add_sink(metrics)
+        metrics.count_drops_of(telemetry)
+    return telemetry
+
+
+def _metrics() -> Any:
+    try:
+        from keel.observability.metrics import default_metrics
+
+        return default_metrics()
+    except Exception:  # the metrics extra is not installed: spans only
+        return None

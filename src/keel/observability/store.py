@@ -1,0 +1,240 @@
+"""The trace store: Keel's own searchable record of runs and their spans.
+
+`TraceStore` is the protocol (the server's Postgres store implements it too);
+`SQLiteTraceStore` keeps the record in the app's SQLite database (migration
+`0011_traces`). It is a telemetry sink: the telemetry thread writes whole batches in one
+transaction, so a run never waits for it. `retention_days` prunes older records as
+batches arrive (at most once an hour).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from keel.exceptions import KeelError
+from keel.observability.query import TraceQuery
+from keel.observability.records import RunSummary, RunTrace, SpanEvent, SpanRecord
+from keel.storage.sqlite import SQLiteDatabase
+
+__all__ = ["SQLiteTraceStore", "TraceNotFoundError", "TraceStore"]
+
+_RUN_COLUMNS = (
+    "trace_id, run_id, tenant_id, user_id, session_id, agent_name, parent_run_id, model, "
+    "provider, status, error_type, error, started_at, latency_ms, steps, input_tokens, "
+    "output_tokens, cost_usd, tools, tool_errors, guardrail_trips, resumed"
+)
+_SPAN_COLUMNS = (
+    "run_row, span_id, parent_id, name, kind, start_ns, end_ns, attributes, error, events"
+)
+_PRUNE_EVERY_S = 3600.0
+
+
+class TraceNotFoundError(KeelError, LookupError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no trace for run or trace id {key!r}")
+        self.key = key
+
+
+@runtime_checkable
+class TraceStore(Protocol):
+    def write(self, traces: Sequence[RunTrace]) -> None: ...
+
+    def search(self, query: TraceQuery) -> list[RunSummary]: ...
+
+    def get(self, key: str) -> list[RunTrace]:
+        """Every segment of a run (by run id or trace id), oldest first."""
+        ...
+
+    def prune(self, before: float) -> int: ...
+
+
+class SQLiteTraceStore:
+    """Traces in SQLite: a path, or the `SQLiteDatabase` the app's other stores use."""
+
+    def __init__(
+        self, database: str | Path | SQLiteDatabase, *, retention_days: float | None = None
+    ) -> None:
+        self.db = database if isinstance(database, SQLiteDatabase) else SQLiteDatabase(database)
+        self.retention_days = retention_days
+        self._pruned_at = 0.0
+
+    def write(self, traces: Sequence[RunTrace]) -> None:
+        with self.db.transaction() as conn:
+            for run in traces:
+                row = conn.execute(
+                    f"INSERT INTO trace_runs ({_RUN_COLUMNS}) VALUES ({_marks(22)})",
+                    _run_row(run.summary),
+                ).lastrowid
+                conn.executemany(
+                    f"INSERT INTO trace_spans ({_SPAN_COLUMNS}) VALUES ({_marks(10)})",
+                    [_span_row(row, s) for s in run.spans],
+                )
+        self._maybe_prune()
+
+    def search(self, query: TraceQuery) -> list[RunSummary]:
+        where, params = _where(query)
+        sql = f"SELECT {_RUN_COLUMNS} FROM trace_runs{where} ORDER BY started_at DESC LIMIT ?"
+        with self.db.reading() as conn:
+            rows = conn.execute(sql, (*params, query.limit)).fetchall()
+        return [_summary(r) for r in rows]
+
+    def get(self, key: str) -> list[RunTrace]:
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                f"SELECT id, {_RUN_COLUMNS} FROM trace_runs WHERE run_id = ? OR trace_id = ? "
+                "ORDER BY started_at",
+                (key, key),
+            ).fetchall()
+            found = [RunTrace(_summary(r[1:]), _spans(conn, r[0])) for r in rows]
+        if not found:
+            raise TraceNotFoundError(key)
+        return found
+
+    def prune(self, before: float) -> int:
+        """Delete runs (and their spans) started before `before` (Unix seconds)."""
+        with self.db.transaction() as conn:
+            return conn.execute("DELETE FROM trace_runs WHERE started_at < ?", (before,)).rowcount
+
+    def count(self) -> int:
+        with self.db.reading() as conn:
+            return int(conn.execute("SELECT count(*) FROM trace_runs").fetchone()[0])
+
+    def _maybe_prune(self) -> None:
+        if self.retention_days is None:
+            return
+        now = time.time()
+        if now - self._pruned_at >= _PRUNE_EVERY_S:
+            self._pruned_at = now
+            self.prune(now - self.retention_days * 86400)
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _where(query: TraceQuery) -> tuple[str, list[Any]]:
+    tests: list[tuple[str, Any]] = [
+        ("user_id = ?", query.user),
+        ("tenant_id = ?", query.tenant),
+        ("session_id = ?", query.session),
+        ("agent_name = ?", query.agent),
+        ("tools LIKE ? ESCAPE '\\'", None if query.tool is None else f"%,{_literal(query.tool)},%"),
+        ("status = ?", query.status),
+        ("error_type = ?", query.error_type),
+        ("started_at >= ?", query.since),
+        ("started_at <= ?", query.until),
+        ("cost_usd >= ?", query.min_cost),
+        ("cost_usd <= ?", query.max_cost),
+        ("latency_ms >= ?", query.min_latency_ms),
+        ("latency_ms <= ?", query.max_latency_ms),
+    ]
+    used = [(sql, value) for sql, value in tests if value is not None]
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(sql for sql, _ in used), [v for _, v in used]
+
+
+def _literal(text: str) -> str:
+    """`text` matched literally by LIKE (tool names often hold `_`)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _names(names: Sequence[str]) -> str:
+    return "," + ",".join(sorted(set(names))) + "," if names else ""
+
+
+def _run_row(s: RunSummary) -> tuple[Any, ...]:
+    return (
+        f"{s.trace_id:032x}",
+        s.run_id,
+        s.tenant_id,
+        s.user_id,
+        s.session_id,
+        s.agent_name,
+        s.parent_run_id,
+        s.model,
+        s.provider,
+        s.status,
+        s.error_type,
+        s.error,
+        s.started_ns / 1e9,
+        s.latency_ms,
+        s.steps,
+        s.input_tokens,
+        s.output_tokens,
+        s.cost_usd,
+        _names(s.tools),
+        ",".join(s.tool_errors),
+        ",".join(s.guardrail_trips),
+        int(s.resumed),
+    )
+
+
+def _span_row(run_row: int | None, s: SpanRecord) -> tuple[Any, ...]:
+    events = [[e.name, e.at_ns, e.attributes] for e in s.events]
+    return (
+        run_row,
+        f"{s.span_id:016x}",
+        None if s.parent_id is None else f"{s.parent_id:016x}",
+        s.name,
+        s.kind,
+        s.start_ns,
+        s.end_ns,
+        json.dumps(s.attributes, default=str),
+        s.error,
+        json.dumps(events, default=str),
+    )
+
+
+def _summary(r: Sequence[Any]) -> RunSummary:
+    started_ns = round(r[12] * 1e9)
+    return RunSummary(
+        trace_id=int(r[0], 16),
+        run_id=r[1],
+        tenant_id=r[2],
+        user_id=r[3],
+        session_id=r[4],
+        agent_name=r[5],
+        parent_run_id=r[6],
+        model=r[7],
+        provider=r[8],
+        status=r[9],
+        error_type=r[10],
+        error=r[11],
+        started_ns=started_ns,
+        ended_ns=started_ns + round(r[13] * 1e6),
+        steps=r[14],
+        input_tokens=r[15],
+        output_tokens=r[16],
+        cost_usd=r[17],
+        tools=[t for t in r[18].split(",") if t],
+        tool_errors=[t for t in r[19].split(",") if t],
+        guardrail_trips=[t for t in r[20].split(",") if t],
+        resumed=bool(r[21]),
+    )
+
+
+def _spans(conn: sqlite3.Connection, run_row: int) -> list[SpanRecord]:
+    rows = conn.execute(
+        f"SELECT {_SPAN_COLUMNS} FROM trace_spans WHERE run_row = ? ORDER BY start_ns",
+        (run_row,),
+    ).fetchall()
+    return [
+        SpanRecord(
+            name=r[3],
+            kind=r[4],
+            span_id=int(r[1], 16),
+            parent_id=None if r[2] is None else int(r[2], 16),
+            start_ns=r[5],
+            attributes=json.loads(r[7]),
+            end_ns=r[6],
+            error=r[8],
+            events=[SpanEvent(n, at, a) for n, at, a in json.loads(r[9])],
+        )
+        for r in rows
+    ]
