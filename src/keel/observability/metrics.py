@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from keel.exceptions import ConfigurationError
+from keel.exceptions import MissingExtraError
 from keel.observability.records import RunTrace
 
 if TYPE_CHECKING:
@@ -39,9 +39,7 @@ class Metrics:
             from opentelemetry.sdk.metrics import MeterProvider
             from prometheus_client import CollectorRegistry
         except ImportError as exc:
-            raise ConfigurationError(
-                f"metrics need the metrics extra: pip install 'keel[metrics]' ({exc})"
-            ) from exc
+            raise MissingExtraError("Prometheus metrics", "metrics") from exc
         self.registry: CollectorRegistry = CollectorRegistry()
         reader = PrometheusMetricReader(registry=self.registry)
         self.provider = MeterProvider(metric_readers=[reader])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from opentelemetry import trace
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from keel.exceptions import ConfigurationError
+from keel.exceptions import ConfigurationError, MissingExtraError
 from keel.observability.records import RunTrace, SpanRecord
 
 if TYPE_CHECKING:
@@ -102,9 +102,7 @@ def span_exporter(name: ExporterName, endpoint: str | None = None) -> SpanExport
     try:
         return _build_exporter(name, endpoint)
     except ImportError as exc:
-        raise ConfigurationError(
-            f"the {name!r} span exporter needs the otlp extra: pip install 'keel[otlp]' ({exc})"
-        ) from exc
+        raise MissingExtraError(f"the {name!r} span exporter", "otlp") from exc
 
 
 def _build_exporter(name: str, endpoint: str | None) -> SpanExporter:
