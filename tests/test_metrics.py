@@ -6,8 +6,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from keel import Agent, Runner, tool
-from keel.middleware import Middleware, ToolCall, ToolHandler
 from keel.messages import ToolResultPart
+from keel.middleware import Middleware, ToolCall, ToolHandler
 from keel.observability import Telemetry, Tracing
 from keel.observability.metrics import Metrics
 from keel.testing import ScriptedModel, tool_call
