@@ -268,9 +268,11 @@ def runs_resume(
     resume_run(options.app, run_id, as_json=options.as_json)
 
 
+from keel._cli.replay import replay_command  # noqa: E402
 from keel._cli.traces import traces_app  # noqa: E402
 
 cli.add_typer(traces_app, name="traces")
+cli.command("replay")(replay_command)
 
 
 def main() -> None:
