@@ -72,3 +72,31 @@ def test_replay_reproduces_and_saves_a_test_case(tmp_path: Path) -> None:
     fields = {d["field"] for d in json.loads(done.stdout)["differences"]}
     assert {"messages", "output", "tool_calls"} <= fields
     assert keel_process("replay", "nope", "--app", APP).returncode == 2
+
+
+def test_feedback_is_linked_to_the_trace_and_summarised_per_agent_and_day() -> None:
+    order = run_once("where is my order")
+    other = run_once("hello")
+    saved = keel_ok("feedback", "add", order, "--up", "--csat", "5", "--text", "quick")
+    assert saved["agent_name"] == "support" and len(saved["trace_id"]) == 32
+    keel_ok("feedback", "add", other, "--down", "--csat", "2")
+    (day,) = keel_ok("feedback")
+    assert (day["agent_name"], day["count"], day["thumbs_up"], day["thumbs_down"]) == (
+        "support",
+        2,
+        1,
+        1,
+    )
+    assert day["csat_mean"] == 3.5
+    assert [f["run_id"] for f in keel_ok("feedback", "list", "--run", order)] == [order]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [(["--csat", "9"], "csat"), (["--up", "--down"], "--up"), ([], "at least one")],
+)
+def test_bad_feedback_is_refused_with_exit_2(args: list[str], named: str) -> None:
+    order = run_once("hello")
+    done = keel_process("feedback", "add", order, *args, "--app", APP)
+    assert done.returncode == 2 and named in done.stderr
+    assert keel_process("feedback", "add", "nope", "--up", "--app", APP).returncode == 2

@@ -268,10 +268,12 @@ def runs_resume(
     resume_run(options.app, run_id, as_json=options.as_json)
 
 
+from keel._cli.feedback import feedback_app  # noqa: E402
 from keel._cli.replay import replay_command  # noqa: E402
 from keel._cli.traces import traces_app  # noqa: E402
 
 cli.add_typer(traces_app, name="traces")
+cli.add_typer(feedback_app, name="feedback")
 cli.command("replay")(replay_command)
 
 

@@ -151,9 +151,10 @@ def default_telemetry() -> Telemetry:
 
 def app_telemetry(store: TraceSink, pricing: Mapping[str, tuple[float, float]]) -> Telemetry:
     """An app's telemetry: the OTel SDK (if configured), its trace store, the metrics."""
+    from keel.observability.logs import RunLogger
     from keel.observability.otel import OTelSpanSink
 
-    telemetry = Telemetry([OTelSpanSink(), store], pricing=pricing)
+    telemetry = Telemetry([OTelSpanSink(), store, RunLogger()], pricing=pricing)
     metrics = _metrics()
     if metrics is not None:
         telemetry.add_sink(metrics)
