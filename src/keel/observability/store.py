@@ -28,6 +28,7 @@ _RUN_COLUMNS = (
     "provider, status, error_type, error, started_at, latency_ms, steps, input_tokens, "
     "output_tokens, cost_usd, tools, tool_errors, guardrail_trips, resumed"
 )
+_SELECTED = ", ".join(f"r.{c.strip()}" for c in _RUN_COLUMNS.split(","))
 _SPAN_COLUMNS = (
     "run_row, span_id, parent_id, name, kind, start_ns, end_ns, attributes, error, events"
 )
@@ -74,11 +75,27 @@ class SQLiteTraceStore:
                     f"INSERT INTO trace_spans ({_SPAN_COLUMNS}) VALUES ({_marks(10)})",
                     [_span_row(row, s) for s in run.spans],
                 )
+                started = run.summary.started_ns / 1e9
+                conn.executemany(
+                    "INSERT INTO trace_run_tools (run_row, tool, started_at) VALUES (?, ?, ?)",
+                    [(row, tool, started) for tool in sorted(set(run.summary.tools))],
+                )
         self._maybe_prune()
 
     def search(self, query: TraceQuery) -> list[RunSummary]:
         where, params = _where(query)
-        sql = f"SELECT {_RUN_COLUMNS} FROM trace_runs{where} ORDER BY started_at DESC LIMIT ?"
+        if query.tool is None:
+            with self.db.reading() as conn:
+                hint = _range_index(conn, query)
+            sql = f"SELECT {_SELECTED} FROM trace_runs r{hint}{where} ORDER BY r.started_at DESC"
+        else:  # driven by the tool's own index, newest first
+            where = where.replace(" WHERE ", " AND ", 1)
+            sql = (
+                f"SELECT {_SELECTED} FROM trace_run_tools t CROSS JOIN trace_runs r "
+                f"ON r.id = t.run_row WHERE t.tool = ?{where} ORDER BY t.started_at DESC"
+            )
+            params = [query.tool, *params]
+        sql += " LIMIT ?"
         with self.db.reading() as conn:
             rows = conn.execute(sql, (*params, query.limit)).fetchall()
         return [_summary(r) for r in rows]
@@ -113,35 +130,58 @@ class SQLiteTraceStore:
             self.prune(now - self.retention_days * 86400)
 
 
+_RANGES = (
+    ("trace_runs_latency", "latency_ms", "min_latency_ms", "max_latency_ms"),
+    ("trace_runs_cost", "cost_usd", "min_cost", "max_cost"),
+)
+_PROBE = 2000
+
+
+def _range_index(conn: sqlite3.Connection, query: TraceQuery) -> str:
+    """`INDEXED BY` a latency or cost index when its range is narrow (< 2,000 runs).
+
+    Without it SQLite walks runs newest first and tests each: fine when matches are
+    common, a full scan when they are rare (a latency outlier, say). Counting at most
+    2,000 index entries tells the two apart for well under a millisecond.
+    """
+    for index, column, low_name, high_name in _RANGES:
+        low, high = getattr(query, low_name), getattr(query, high_name)
+        if low is None and high is None:
+            continue
+        bounds = (-1.0 if low is None else low, float("inf") if high is None else high)
+        (found,) = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM trace_runs INDEXED BY {index} "
+            f"WHERE {column} BETWEEN ? AND ? LIMIT {_PROBE})",
+            bounds,
+        ).fetchone()
+        if found < _PROBE:
+            return f" INDEXED BY {index}"
+    return ""
+
+
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
 def _where(query: TraceQuery) -> tuple[str, list[Any]]:
     tests: list[tuple[str, Any]] = [
-        ("user_id = ?", query.user),
-        ("tenant_id = ?", query.tenant),
-        ("session_id = ?", query.session),
-        ("agent_name = ?", query.agent),
-        ("tools LIKE ? ESCAPE '\\'", None if query.tool is None else f"%,{_literal(query.tool)},%"),
-        ("status = ?", query.status),
-        ("error_type = ?", query.error_type),
-        ("started_at >= ?", query.since),
-        ("started_at <= ?", query.until),
-        ("cost_usd >= ?", query.min_cost),
-        ("cost_usd <= ?", query.max_cost),
-        ("latency_ms >= ?", query.min_latency_ms),
-        ("latency_ms <= ?", query.max_latency_ms),
+        ("r.user_id = ?", query.user),
+        ("r.tenant_id = ?", query.tenant),
+        ("r.session_id = ?", query.session),
+        ("r.agent_name = ?", query.agent),
+        ("r.status = ?", query.status),
+        ("r.error_type = ?", query.error_type),
+        ("r.started_at >= ?", query.since),
+        ("r.started_at <= ?", query.until),
+        ("r.cost_usd >= ?", query.min_cost),
+        ("r.cost_usd <= ?", query.max_cost),
+        ("r.latency_ms >= ?", query.min_latency_ms),
+        ("r.latency_ms <= ?", query.max_latency_ms),
     ]
     used = [(sql, value) for sql, value in tests if value is not None]
     if not used:
         return "", []
     return " WHERE " + " AND ".join(sql for sql, _ in used), [v for _, v in used]
-
-
-def _literal(text: str) -> str:
-    """`text` matched literally by LIKE (tool names often hold `_`)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _names(names: Sequence[str]) -> str:
