@@ -72,6 +72,6 @@ async def test_genai_and_keel_metrics_reach_prometheus_text() -> None:
     assert value(found, "keel_tool_calls_total", gen_ai_tool_name="look_up") == 3
     assert value(found, "keel_tool_errors_total", gen_ai_tool_name="look_up") == 2
     assert value(found, "keel_guardrail_trips_total", guardrail="NoRefunds") == 1
-    assert value(found, "keel_cost_USD_total", tenant="default") > 0
+    assert value(found, "keel_cost_usd_total", tenant="default") > 0
     assert value(found, "keel_breaker_state", breaker="openai") == 2
     assert value(found, "keel_telemetry_dropped_total") == 0

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from pydantic_core import to_json
+
 from keel.exceptions import KeelError
 from keel.observability.query import TraceQuery
 from keel.observability.records import RunSummary, RunTrace, SpanEvent, SpanRecord
@@ -29,9 +31,6 @@ _RUN_COLUMNS = (
     "output_tokens, cost_usd, tools, tool_errors, guardrail_trips, resumed"
 )
 _SELECTED = ", ".join(f"r.{c.strip()}" for c in _RUN_COLUMNS.split(","))
-_SPAN_COLUMNS = (
-    "run_row, span_id, parent_id, name, kind, start_ns, end_ns, attributes, error, events"
-)
 _PRUNE_EVERY_S = 3600.0
 
 
@@ -68,13 +67,9 @@ class SQLiteTraceStore:
         with self.db.transaction() as conn:
             for run in traces:
                 row = conn.execute(
-                    f"INSERT INTO trace_runs ({_RUN_COLUMNS}) VALUES ({_marks(22)})",
-                    _run_row(run.summary),
+                    f"INSERT INTO trace_runs ({_RUN_COLUMNS}, spans) VALUES ({_marks(23)})",
+                    (*_run_row(run.summary), _spans_json(run.spans)),
                 ).lastrowid
-                conn.executemany(
-                    f"INSERT INTO trace_spans ({_SPAN_COLUMNS}) VALUES ({_marks(10)})",
-                    [_span_row(row, s) for s in run.spans],
-                )
                 started = run.summary.started_ns / 1e9
                 conn.executemany(
                     "INSERT INTO trace_run_tools (run_row, tool, started_at) VALUES (?, ?, ?)",
@@ -103,11 +98,11 @@ class SQLiteTraceStore:
     def get(self, key: str) -> list[RunTrace]:
         with self.db.reading() as conn:
             rows = conn.execute(
-                f"SELECT id, {_RUN_COLUMNS} FROM trace_runs WHERE run_id = ? OR trace_id = ? "
+                f"SELECT spans, {_RUN_COLUMNS} FROM trace_runs WHERE run_id = ? OR trace_id = ? "
                 "ORDER BY started_at",
                 (key, key),
             ).fetchall()
-            found = [RunTrace(_summary(r[1:]), _spans(conn, r[0])) for r in rows]
+        found = [RunTrace(_summary(r[1:]), _spans(r[0])) for r in rows]
         if not found:
             raise TraceNotFoundError(key)
         return found
@@ -215,20 +210,25 @@ def _run_row(s: RunSummary) -> tuple[Any, ...]:
     )
 
 
-def _span_row(run_row: int | None, s: SpanRecord) -> tuple[Any, ...]:
-    events = [[e.name, e.at_ns, e.attributes] for e in s.events]
-    return (
-        run_row,
-        f"{s.span_id:016x}",
-        None if s.parent_id is None else f"{s.parent_id:016x}",
-        s.name,
-        s.kind,
-        s.start_ns,
-        s.end_ns,
-        json.dumps(s.attributes, default=str),
-        s.error,
-        json.dumps(events, default=str),
-    )
+def _spans_json(spans: Sequence[SpanRecord]) -> str:
+    """A run's spans as one JSON array (one encode per run, in Rust)."""
+    return to_json(
+        [
+            [
+                f"{s.span_id:016x}",
+                None if s.parent_id is None else f"{s.parent_id:016x}",
+                s.name,
+                s.kind,
+                s.start_ns,
+                s.end_ns,
+                s.attributes,
+                s.error,
+                [[e.name, e.at_ns, e.attributes] for e in s.events],
+            ]
+            for s in spans
+        ],
+        fallback=str,
+    ).decode()
 
 
 def _summary(r: Sequence[Any]) -> RunSummary:
@@ -259,22 +259,18 @@ def _summary(r: Sequence[Any]) -> RunSummary:
     )
 
 
-def _spans(conn: sqlite3.Connection, run_row: int) -> list[SpanRecord]:
-    rows = conn.execute(
-        f"SELECT {_SPAN_COLUMNS} FROM trace_spans WHERE run_row = ? ORDER BY start_ns",
-        (run_row,),
-    ).fetchall()
+def _spans(data: str) -> list[SpanRecord]:
     return [
         SpanRecord(
-            name=r[3],
-            kind=r[4],
-            span_id=int(r[1], 16),
-            parent_id=None if r[2] is None else int(r[2], 16),
-            start_ns=r[5],
-            attributes=json.loads(r[7]),
-            end_ns=r[6],
-            error=r[8],
-            events=[SpanEvent(n, at, a) for n, at, a in json.loads(r[9])],
+            name=name,
+            kind=kind,
+            span_id=int(span_id, 16),
+            parent_id=None if parent is None else int(parent, 16),
+            start_ns=start,
+            attributes=attributes,
+            end_ns=end,
+            error=error,
+            events=[SpanEvent(n, at, a) for n, at, a in events],
         )
-        for r in rows
+        for span_id, parent, name, kind, start, end, attributes, error, events in json.loads(data)
     ]

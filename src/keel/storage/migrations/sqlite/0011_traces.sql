@@ -1,5 +1,5 @@
 -- Keel's own trace store (keel.observability.store): one row per run segment (a resumed
--- run adds one per resume), its spans, and the feedback people gave on runs.
+-- run adds one per resume) with its spans as one JSON array, and the feedback people gave.
 CREATE TABLE trace_runs (
     id INTEGER PRIMARY KEY,
     trace_id TEXT NOT NULL,
@@ -23,7 +23,8 @@ CREATE TABLE trace_runs (
     tools TEXT NOT NULL,
     tool_errors TEXT NOT NULL,
     guardrail_trips TEXT NOT NULL,
-    resumed INTEGER NOT NULL
+    resumed INTEGER NOT NULL,
+    spans TEXT NOT NULL
 );
 CREATE INDEX trace_runs_started ON trace_runs (started_at);
 CREATE INDEX trace_runs_tenant ON trace_runs (tenant_id, started_at);
@@ -44,19 +45,6 @@ CREATE TABLE trace_run_tools (
     PRIMARY KEY (tool, started_at, run_row)
 ) WITHOUT ROWID;
 CREATE INDEX trace_run_tools_run ON trace_run_tools (run_row);
-CREATE TABLE trace_spans (
-    run_row INTEGER NOT NULL REFERENCES trace_runs (id) ON DELETE CASCADE,
-    span_id TEXT NOT NULL,
-    parent_id TEXT,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    start_ns INTEGER NOT NULL,
-    end_ns INTEGER NOT NULL,
-    attributes TEXT NOT NULL,
-    error TEXT,
-    events TEXT NOT NULL
-);
-CREATE INDEX trace_spans_run ON trace_spans (run_row);
 CREATE TABLE feedback (
     id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL,
