@@ -2,7 +2,8 @@
 tracing of the same turn.
 
     python benchmarks/observability.py [--runs 4000] [--warmup 300] [--rounds 4]
-                                       [--search-runs 100000] [--queries 200] [--no-peer]
+                                       [--search-runs 100000] [--queries 200]
+                                       [--peer-runs 1000] [--no-peer]
 
 1. Per-turn overhead: the `loop_overhead.py` turn (2 model steps + 1 tool call, no
    session) with observability off; on (Keel's `Tracing` into a `Telemetry` whose worker
@@ -291,7 +292,7 @@ def peer_rows(args: argparse.Namespace) -> list[list[str]]:
     )
     ensure_venv(peer, reinstall=False)
     rows: list[list[str]] = []
-    results = [run_peer(peer, args.runs // 2, args.warmup) for _ in range(2)]
+    results = [run_peer(peer, args.peer_runs // 2, args.warmup // 5) for _ in range(2)]
     for key, label in (
         ("off", "PydanticAI, instrumentation off"),
         ("on", "PydanticAI, instrument= (OTel SDK, same exporter)"),
@@ -318,6 +319,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
     parser.add_argument("--search-runs", type=int, default=100_000, help="runs in the store")
     parser.add_argument("--queries", type=int, default=200, help="timings per filter")
+    parser.add_argument("--peer-runs", type=int, default=1000, help="timed peer turns")
     parser.add_argument("--no-peer", action="store_true", help="skip the PydanticAI peer")
     return parser.parse_args()
 
