@@ -75,3 +75,25 @@ async def test_genai_and_keel_metrics_reach_prometheus_text() -> None:
     assert value(found, "keel_cost_usd_total", tenant="default") > 0
     assert value(found, "keel_breaker_state", breaker="openai") == 2
     assert value(found, "keel_telemetry_dropped_total") == 0
+
+
+def test_the_grafana_dashboard_queries_only_metrics_keel_exports() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "keel.json"
+    panels = json.loads(dashboard.read_text())["panels"]
+    exported = {
+        family.name
+        for family in text_string_to_metric_families(Metrics().prometheus_text()[0].decode())
+    }
+    used = {
+        re.sub(r"_(bucket|sum|count|total)$", "", name)
+        for panel in panels
+        for target in panel["targets"]
+        for name in re.findall(
+            r"\b(?:keel|gen_ai)_[a-z_]+", re.sub(r"by \([^)]*\)", "", target["expr"])
+        )
+    }
+    assert used and used <= exported, used - exported

@@ -38,3 +38,15 @@ def test_quickstart_runs_on_the_local_model(capsys: pytest.CaptureFixture[str]) 
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed and printed[-1].startswith("Usage(requests=")
+
+
+def test_observability_example_exports_redacted_spans_and_metrics(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (block,) = [b for b in BLOCKS if "capture_content=True" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.splitlines() == [
+        'invoke_agent desk <- chat scripted [{"role": "assistant", "parts": [{"type": "text", '
+        '"content": "Mail sent to [EMAIL]."}]}]',
+        "True",
+    ]
