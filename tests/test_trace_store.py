@@ -122,3 +122,47 @@ async def test_an_app_records_its_runs_in_its_database(tmp_path: Path) -> None:
     assert app.telemetry.flush()
     (run,) = app.trace_store.get(result.run_id)
     assert run.summary.status == "completed"
+
+
+@tool(requires_approval=True)
+def refund(order_id: str) -> str:
+    """Refund an order; a person approves first."""
+    return f"refunded {order_id}"
+
+
+async def test_a_suspended_then_resumed_run_is_two_segments_and_pending_balances(
+    store: SQLiteTraceStore,
+) -> None:
+    from keel import Approve
+    from keel.observability.metrics import Metrics
+
+    metrics = Metrics()
+    telemetry = Telemetry([store, metrics])
+    runner = Runner(middleware=[Tracing(telemetry)])
+    model = ScriptedModel([tool_call("refund", {"order_id": "A1"}), "done"])
+    agent = Agent(name="desk", model=model, tools=[refund])
+    first = await runner.run(agent, "refund A1")
+    assert first.status == "suspended"
+    assert telemetry.flush()
+    assert metrics.approvals_pending.labels("desk")._value.get() == 1  # pyright: ignore[reportPrivateUsage]
+    (pending,) = first.pending
+    await runner.resume(first.run_id, decisions={pending.id: Approve()})
+    assert telemetry.flush()
+    segments = store.get(first.run_id)
+    assert [(s.summary.status, s.summary.resumed) for s in segments] == [
+        ("suspended", False),
+        ("completed", True),
+    ]
+    assert segments[0].summary.trace_id != 0
+    assert metrics.approvals_pending.labels("desk")._value.get() == 0  # pyright: ignore[reportPrivateUsage]
+
+
+async def test_a_streamed_run_is_traced_too(store: SQLiteTraceStore) -> None:
+    telemetry = Telemetry([store])
+    runner = Runner(middleware=[Tracing(telemetry)])
+    agent_ = agent("desk", [tool_call("look_up", {"order_id": "A1"}), "shipped"])
+    async for _ in runner.stream(agent_, "where"):
+        pass
+    assert telemetry.flush()
+    (run,) = store.search(TraceQuery())
+    assert (run.status, run.steps, run.tools) == ("completed", 2, ["look_up"])
