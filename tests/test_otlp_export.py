@@ -23,10 +23,9 @@ class Receiver(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
     def do_POST(self) -> None:
         size = int(self.headers["Content-Length"])
+        assert isinstance(self.server, Receiver)
         self.server.bodies.append(self.rfile.read(size))
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from keel.observability import Telemetry, Tracing
 from keel.observability.query import TraceFilterError, TraceQuery
 from keel.observability.store import SQLiteTraceStore, TraceNotFoundError
 from keel.run import Runner
-from keel.testing import ScriptedModel, tool_call
+from keel.testing import Reply, ScriptedModel, tool_call
 
 
 @tool
@@ -22,8 +23,9 @@ def look_up(order_id: str) -> str:
     return "shipped"
 
 
-def agent(name: str, script: list[object], **kw: object) -> Agent[str]:
-    return Agent(name=name, model=ScriptedModel(script, model_name="m1"), tools=[look_up], **kw)  # pyright: ignore[reportArgumentType]
+def agent(name: str, script: Sequence[Reply], limits: RunLimits | None = None) -> Agent[str]:
+    model = ScriptedModel(list(script), model_name="m1")
+    return Agent(name=name, model=model, tools=[look_up], limits=limits or RunLimits())
 
 
 @pytest.fixture
