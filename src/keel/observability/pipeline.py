@@ -109,8 +109,9 @@ class Telemetry:
         return batch
 
     def _deliver(self, batch: list[RunTrace]) -> None:
-        if self.pricing:
-            for run in batch:
+        for run in batch:
+            run.finish()
+            if self.pricing:
                 run.summary.cost_usd = self._cost(run)
         for sink in self.sinks:
             try:

@@ -88,3 +88,39 @@ class RunTrace:
         default_factory=list[tuple[str, str, float, int, int]]
     )
     """(provider, model, duration s, input tokens, output tokens) per model call."""
+    finished: bool = False
+
+    def finish(self) -> None:
+        """Derive the totals and the root span's attributes (off the hot path, once)."""
+        if self.finished:
+            return
+        self.finished = True
+        s = self.summary
+        s.steps = sum(1 for span in self.spans if span.kind == "CLIENT")
+        s.input_tokens = sum(call[3] for call in self.model_calls)
+        s.output_tokens = sum(call[4] for call in self.model_calls)
+        if self.spans:
+            self.spans[0].attributes.update(_run_attributes(s))
+
+
+def _run_attributes(s: RunSummary) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": s.agent_name,
+        "keel.run.id": s.run_id,
+        "keel.tenant.id": s.tenant_id,
+        "gen_ai.usage.input_tokens": s.input_tokens,
+        "gen_ai.usage.output_tokens": s.output_tokens,
+    }
+    if s.model:
+        attributes["gen_ai.provider.name"] = s.provider
+        attributes["gen_ai.request.model"] = s.model
+    if s.resumed:
+        attributes["keel.run.resumed"] = True
+    if s.session_id is not None:
+        attributes["gen_ai.conversation.id"] = s.session_id
+    if s.parent_run_id is not None:
+        attributes["keel.run.parent_id"] = s.parent_run_id
+    if s.error_type is not None:
+        attributes["error.type"] = s.error_type
+    return attributes

@@ -207,7 +207,7 @@ class Tracing(Middleware):
             _ids.getrandbits(64),
             parent.span_id if parent.is_valid else None,
             summary.started_ns,
-            _run_attributes(summary),
+            {},  # filled by `RunTrace.finish` on the telemetry thread
         )
         self._runs[ctx.run_id] = _Run(summary, root)
 
@@ -223,14 +223,8 @@ class Tracing(Middleware):
         summary, root = run.summary, run.root
         summary.ended_ns = root.end_ns = time.time_ns()
         summary.status = status
-        summary.steps = sum(1 for s in run.spans if s.kind == "CLIENT")
-        for _, _, _, tokens_in, tokens_out in run.model_calls:
-            summary.input_tokens += tokens_in
-            summary.output_tokens += tokens_out
-        root.attributes["gen_ai.usage.input_tokens"] = summary.input_tokens
-        root.attributes["gen_ai.usage.output_tokens"] = summary.output_tokens
         if error is not None:
-            summary.error_type = root.attributes["error.type"] = type(error).__qualname__
+            summary.error_type = type(error).__qualname__
             summary.error = root.error = _error_text(error)
             root.events.append(_exception_event(error))
         self.telemetry.submit(RunTrace(summary, run.spans, run.model_calls))
@@ -247,25 +241,6 @@ def _decisions(run: _Run, span: SpanRecord, call: ModelCall | ToolCall) -> None:
             run.summary.guardrail_trips.append(middleware)
         detail = {"keel.middleware": middleware, "keel.decision": kind}
         span.events.append(SpanEvent("keel.middleware.decision", time.time_ns(), detail))
-
-
-def _run_attributes(summary: RunSummary) -> dict[str, Any]:
-    attributes: dict[str, Any] = {
-        "gen_ai.operation.name": "invoke_agent",
-        "gen_ai.agent.name": summary.agent_name,
-        "keel.run.id": summary.run_id,
-        "keel.tenant.id": summary.tenant_id,
-    }
-    if summary.model:
-        attributes["gen_ai.provider.name"] = summary.provider
-        attributes["gen_ai.request.model"] = summary.model
-    if summary.resumed:
-        attributes["keel.run.resumed"] = True
-    if summary.session_id is not None:
-        attributes["gen_ai.conversation.id"] = summary.session_id
-    if summary.parent_run_id is not None:
-        attributes["keel.run.parent_id"] = summary.parent_run_id
-    return attributes
 
 
 def _attach(trace_id: int, span_id: int) -> Token[Context]:
