@@ -191,3 +191,37 @@ async def test_spans_opened_inside_a_tool_and_nested_runs_land_under_the_tool_sp
     traces = {s.context.trace_id for s in spans if s.context is not None}
     assert traces == {outer_run.context.trace_id if outer_run.context else 0}
     assert tool_span.kind is SpanKind.INTERNAL
+
+
+async def test_span_adds_nested_keel_spans_inside_a_tool() -> None:
+    from keel.observability import span
+
+    traced = Traced()
+
+    @tool
+    async def search_kb(query: str) -> str:
+        """Search the knowledge base."""
+        with span("retrieval kb", attributes={"keel.retrieval.k": 3}) as retrieval:
+            assert retrieval is not None
+            with span("rerank"):
+                pass
+            retrieval.attributes["keel.retrieval.hits"] = 2
+        return "two hits"
+
+    model = ScriptedModel([tool_call("search_kb", {"query": "q"}), "done"])
+    await traced.runner.run(Agent(name="d", model=model, tools=[search_kb]), "x")
+    spans = traced.spans()
+    (tool_span,) = by_name(spans, "execute_tool")
+    (retrieval,) = by_name(spans, "retrieval kb")
+    (rerank,) = by_name(spans, "rerank")
+    assert tool_span.context is not None and retrieval.context is not None
+    assert retrieval.parent is not None and retrieval.parent.span_id == tool_span.context.span_id
+    assert rerank.parent is not None and rerank.parent.span_id == retrieval.context.span_id
+    assert attrs(retrieval) == {"keel.retrieval.k": 3, "keel.retrieval.hits": 2}
+
+
+def test_span_outside_a_run_is_a_plain_api_span() -> None:
+    from keel.observability import span
+
+    with span("standalone") as record:
+        assert record is None

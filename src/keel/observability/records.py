@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["RunSummary", "RunTrace", "SpanEvent", "SpanRecord"]
+__all__ = ["RunSummary", "RunTrace", "SpanEvent", "SpanKindName", "SpanRecord"]
 
 SpanKindName = Literal["INTERNAL", "CLIENT"]
 

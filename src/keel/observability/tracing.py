@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Generator, Mapping
+from contextlib import contextmanager
 from contextvars import Token
 from typing import Any
 
@@ -41,12 +43,19 @@ from keel.events import (
 from keel.messages import Message, ModelResponse, ToolResultPart
 from keel.middleware import Middleware, ModelCall, ModelHandler, ToolCall, ToolHandler
 from keel.observability.pipeline import Telemetry, default_telemetry
-from keel.observability.records import RunSummary, RunTrace, SpanEvent, SpanRecord
+from keel.observability.records import (
+    RunSummary,
+    RunTrace,
+    SpanEvent,
+    SpanKindName,
+    SpanRecord,
+)
 from keel.observability.redact import redact
 
-__all__ = ["Tracing"]
+__all__ = ["Tracing", "span"]
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_RUN_KEY = otel_context.create_key("keel.run")
 _ids = random.Random()  # as OpenTelemetry's RandomIdGenerator: fast, not secret
 
 
@@ -61,10 +70,11 @@ class _Run:
         self.spans = [root]
         self.model_calls: list[tuple[str, str, float, int, int]] = []
 
-    def child(self, name: str, kind: Any, attributes: dict[str, Any]) -> SpanRecord:
-        span = SpanRecord(
-            name, kind, _ids.getrandbits(64), self.root.span_id, time.time_ns(), attributes
-        )
+    def child(
+        self, name: str, kind: Any, attributes: dict[str, Any], parent: int | None = None
+    ) -> SpanRecord:
+        parent_id = self.root.span_id if parent is None else parent
+        span = SpanRecord(name, kind, _ids.getrandbits(64), parent_id, time.time_ns(), attributes)
         self.spans.append(span)
         return span
 
@@ -117,7 +127,7 @@ class Tracing(Middleware):
         if self.capture_content:
             attributes["gen_ai.input.messages"] = _messages_json(call.request.messages)
         span = run.child(f"chat {model.name}", "CLIENT", attributes)
-        token = _attach(run.summary.trace_id, span.span_id)
+        token = _attach(run, span.span_id)
         try:
             response = await call_next(call)
         except BaseException as error:
@@ -145,7 +155,7 @@ class Tracing(Middleware):
             arguments = json.dumps(call.call.arguments, default=str)
             attributes["gen_ai.tool.call.arguments"] = redact(arguments)
         span = run.child(f"execute_tool {name}", "INTERNAL", attributes)
-        token = _attach(run.summary.trace_id, span.span_id)
+        token = _attach(run, span.span_id)
         try:
             result = await call_next(call)
         except BaseException as error:
@@ -243,10 +253,39 @@ def _decisions(run: _Run, span: SpanRecord, call: ModelCall | ToolCall) -> None:
         span.events.append(SpanEvent("keel.middleware.decision", time.time_ns(), detail))
 
 
-def _attach(trace_id: int, span_id: int) -> Token[Context]:
-    """Make the span current (for app code and nested runs) without an SDK span."""
-    span = NonRecordingSpan(SpanContext(trace_id, span_id, False, _SAMPLED))
-    return otel_context.attach(trace.set_span_in_context(span))
+def _attach(run: _Run, span_id: int) -> Token[Context]:
+    """Make the span current (for app code and nested runs) without an SDK span; the run
+    rides along in the context, so `span()` can add children to it."""
+    span = NonRecordingSpan(SpanContext(run.summary.trace_id, span_id, False, _SAMPLED))
+    return otel_context.attach(
+        otel_context.set_value(_RUN_KEY, run, trace.set_span_in_context(span))
+    )
+
+
+@contextmanager
+def span(
+    name: str, *, attributes: Mapping[str, Any] | None = None, kind: SpanKindName = "INTERNAL"
+) -> Generator[SpanRecord | None]:
+    """A span for work inside a traced run's model or tool call (a gateway retry, a
+    guardrail, a retrieval, a routing decision): recorded like Keel's own — exported,
+    stored, current while its block runs. Yields the record (set attributes on it), or
+    None outside a traced run, where an OpenTelemetry API span is made instead."""
+    run = otel_context.get_value(_RUN_KEY)
+    if not isinstance(run, _Run):
+        with trace.get_tracer("keel").start_as_current_span(name, attributes=attributes):
+            yield None
+        return
+    parent = trace.get_current_span().get_span_context().span_id
+    record = run.child(name, kind, dict(attributes or {}), parent)
+    token = _attach(run, record.span_id)
+    try:
+        yield record
+    except BaseException as error:
+        _fail(record, error)
+        raise
+    finally:
+        otel_context.detach(token)
+        record.end_ns = time.time_ns()
 
 
 def _fail(span: SpanRecord, error: BaseException) -> None:
