@@ -82,7 +82,13 @@ class SQLiteTraceStore:
         if query.tool is None:
             with self.db.reading() as conn:
                 hint = _range_index(conn, query)
-            sql = f"SELECT {_SELECTED} FROM trace_runs r{hint}{where} ORDER BY r.started_at DESC"
+            # Newest ids first, then their rows: with a (value, started_at) range index
+            # the sort reads the index alone, and only `limit` rows are fetched.
+            ids = f"SELECT r.id FROM trace_runs r{hint}{where} ORDER BY r.started_at DESC"
+            sql = (
+                f"SELECT {_SELECTED} FROM trace_runs r WHERE r.id IN ({ids} LIMIT ?) "
+                "ORDER BY r.started_at DESC"
+            )
         else:  # driven by the tool's own index, newest first
             where = where.replace(" WHERE ", " AND ", 1)
             sql = (
@@ -90,7 +96,7 @@ class SQLiteTraceStore:
                 f"ON r.id = t.run_row WHERE t.tool = ?{where} ORDER BY t.started_at DESC"
             )
             params = [query.tool, *params]
-        sql += " LIMIT ?"
+            sql += " LIMIT ?"
         with self.db.reading() as conn:
             rows = conn.execute(sql, (*params, query.limit)).fetchall()
         return [_summary(r) for r in rows]
@@ -129,15 +135,15 @@ _RANGES = (
     ("trace_runs_latency", "latency_ms", "min_latency_ms", "max_latency_ms"),
     ("trace_runs_cost", "cost_usd", "min_cost", "max_cost"),
 )
-_PROBE = 2000
+_PROBE = 20_000
 
 
 def _range_index(conn: sqlite3.Connection, query: TraceQuery) -> str:
-    """`INDEXED BY` a latency or cost index when its range is narrow (< 2,000 runs).
+    """`INDEXED BY` a latency or cost index when its range is narrow (< 20,000 runs).
 
     Without it SQLite walks runs newest first and tests each: fine when matches are
     common, a full scan when they are rare (a latency outlier, say). Counting at most
-    2,000 index entries tells the two apart for well under a millisecond.
+    at most 20,000 index entries (a few ms at worst) tells the two apart.
     """
     for index, column, low_name, high_name in _RANGES:
         low, high = getattr(query, low_name), getattr(query, high_name)

@@ -35,8 +35,8 @@ CREATE INDEX trace_runs_status ON trace_runs (status, started_at);
 CREATE INDEX trace_runs_run ON trace_runs (run_id);
 CREATE INDEX trace_runs_trace ON trace_runs (trace_id);
 CREATE INDEX trace_runs_error ON trace_runs (error_type, started_at);
-CREATE INDEX trace_runs_latency ON trace_runs (latency_ms);
-CREATE INDEX trace_runs_cost ON trace_runs (cost_usd);
+CREATE INDEX trace_runs_latency ON trace_runs (latency_ms, started_at);
+CREATE INDEX trace_runs_cost ON trace_runs (cost_usd, started_at);
 -- One row per (run, tool it called): a search by tool reads only that tool's runs.
 CREATE TABLE trace_run_tools (
     run_row INTEGER NOT NULL REFERENCES trace_runs (id) ON DELETE CASCADE,
