@@ -142,7 +142,7 @@ def _range_index(conn: sqlite3.Connection, query: TraceQuery) -> str:
     """`INDEXED BY` a latency or cost index when its range is narrow (< 20,000 runs).
 
     Without it SQLite walks runs newest first and tests each: fine when matches are
-    common, a full scan when they are rare (a latency outlier, say). Counting at most
+    common, a full scan when they are rare (a latency outlier, say). Counting
     at most 20,000 index entries (a few ms at worst) tells the two apart.
     """
     for index, column, low_name, high_name in _RANGES:
