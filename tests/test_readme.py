@@ -64,3 +64,15 @@ def test_gateway_example_denies_with_the_reason_and_audits(
         "not allowed: refunds over 500 go through finance",
         "['denied'] True",
     ]
+
+
+def test_observability_example_exports_redacted_spans_and_metrics(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (block,) = [b for b in BLOCKS if "capture_content=True" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.splitlines() == [
+        'invoke_agent desk <- chat scripted [{"role": "assistant", "parts": [{"type": "text", '
+        '"content": "Mail sent to [EMAIL]."}]}]',
+        "True",
+    ]

@@ -7,7 +7,7 @@ single `Agent`. Without a path the CLI serves Keel's built-in example.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +22,8 @@ from keel.runs.store import RunStore
 from keel.settings import data_dir
 
 if TYPE_CHECKING:
+    from keel.observability.pipeline import Telemetry
+    from keel.observability.store import SQLiteTraceStore
     from keel.storage.sqlite import SQLiteDatabase
     from keel.tickets import SQLiteTicketStore
 
@@ -43,6 +45,13 @@ class App:
     description: str = ""
     middleware: Sequence[Middleware] = ()
     """Wraps every run of every agent, outside each agent's own middleware."""
+    observe: bool = True
+    """Trace every run into the app's trace store, the metrics and any OTel exporter."""
+    trace_retention_days: float | None = 30
+    pricing: Mapping[str, tuple[float, float]] = field(
+        default_factory=dict[str, tuple[float, float]]
+    )
+    """Model name -> USD per million input and output tokens, for run costs."""
     _by_name: dict[str, Agent[Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -95,12 +104,30 @@ class App:
         return SQLiteTicketStore(self._database)
 
     @cached_property
+    def trace_store(self) -> SQLiteTraceStore:
+        """Keel's searchable record of runs and spans, in the app's database."""
+        from keel.observability.store import SQLiteTraceStore
+
+        return SQLiteTraceStore(self._database, retention_days=self.trace_retention_days)
+
+    @cached_property
+    def telemetry(self) -> Telemetry:
+        from keel.observability.pipeline import app_telemetry
+
+        return app_telemetry(self.trace_store, self.pricing)
+
+    @cached_property
     def runner(self) -> Runner:
         """Sessions and durable runs in the app's database; resumes find its agents."""
+        middleware = list(self.middleware)
+        if self.observe:
+            from keel.observability.tracing import Tracing
+
+            middleware.insert(0, Tracing(self.telemetry))
         return Runner(
             session_store=self.session_store,
             run_store=self.run_store,
-            middleware=self.middleware,
+            middleware=middleware,
             agents=self.agents,
         )
 

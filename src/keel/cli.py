@@ -296,6 +296,14 @@ from keel._cli.mcp import mcp_app  # noqa: E402
 cli.add_typer(audit_app, name="audit")
 cli.add_typer(mcp_app, name="mcp")
 
+from keel._cli.feedback import feedback_app  # noqa: E402
+from keel._cli.replay import replay_command  # noqa: E402
+from keel._cli.traces import traces_app  # noqa: E402
+
+cli.add_typer(traces_app, name="traces")
+cli.add_typer(feedback_app, name="feedback")
+cli.command("replay")(replay_command)
+
 
 def main() -> None:
     cli()

@@ -188,6 +188,11 @@ RunEvent = (
 
 @runtime_checkable
 class RunHook(Protocol):
-    """Receives every event of every run it is attached to. Raise to abort the run."""
+    """Receives every event of every run it is attached to. Raise to abort the run.
+
+    A hook class may set `observes_steps = False` to receive only the lifecycle events
+    (`RunStarted`, `RunResumed`, `RunSuspended`, `RunFinished`, `RunFailed`): when no
+    hook of a run reads the step events, they are not made at all (tracing does this).
+    """
 
     async def on_event(self, event: RunEvent) -> None: ...

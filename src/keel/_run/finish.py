@@ -57,7 +57,7 @@ async def drive(  # noqa: C901, PLR0912  (one generator, for the reason `run_loo
         yield RunFinished(_bare_context(begun), result_of(begun, None, ()))
         return
     settler, ctx, finished = _Settler(begun, session_store, hooks), begun.run.context, False
-    begun.run.observed = streaming or not settler.silent
+    begun.run.observed = streaming or settler.watches_steps
     try:
         for told in await settler.tell_all(begun.opening):
             yield told
@@ -140,6 +140,12 @@ class _Settler:
         while self._run.context.emitted:
             told.extend([await self.tell(e) for e in self._run.context.drain()])
         return told
+
+    @property
+    def watches_steps(self) -> bool:
+        """Whether a hook reads the step events; hooks that set `observes_steps = False`
+        get only the lifecycle ones (start, resume, suspension, finish, failure)."""
+        return any(getattr(h, "observes_steps", True) for h in self._hooks)
 
     @property
     def silent(self) -> bool:

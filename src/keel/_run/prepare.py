@@ -101,7 +101,7 @@ def _middleware(
     agent: Agent[Any], outer: Sequence[Middleware], tools: dict[str, Tool]
 ) -> list[Middleware]:
     chain: list[Middleware] = [*outer, *agent.middleware]
-    if tracing_configured():
+    if tracing_configured() and not any(getattr(m, "is_tracing", False) for m in chain):
         chain.insert(0, default_tracing())  # outermost: its spans cover every other layer
     if any(t.annotations.requires_approval for t in tools.values()):
         chain.append(ApprovalGate())  # innermost: others may deny before a person is asked
