@@ -10,7 +10,7 @@ Order for one run (or one resumed segment of it)::
 
     RunStarted | RunResumed
       (ModelRequestStarted → TextDelta* → ModelResponseReceived
-       → (ToolCallStarted* → ToolCallFinished* MiddlewareDecision*)
+       → (ToolCallStarted* → ToolCallFinished* MiddlewareDecision* Handoff?)
        → OutputRepairRequested?)*                      one block per step
     RunSuspended? → RunFinished | RunFailed
 """
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from keel.result import RunResult
 
 __all__ = [
+    "Handoff",
     "MiddlewareDecision",
     "ModelRequestStarted",
     "ModelResponseReceived",
@@ -153,6 +154,19 @@ class OutputRepairRequested:
     at: float = field(default_factory=time.time, kw_only=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """The run passed to another agent (a handoff tool's outcome); the conversation goes
+    with it and the next model call is `to_agent`'s. `back` is True for a hand-back."""
+
+    context: RunContext
+    from_agent: str
+    to_agent: str
+    reason: str = ""
+    back: bool = False
+    at: float = field(default_factory=time.time, kw_only=True)
+
+
 RunEvent = (
     RunStarted
     | RunResumed
@@ -164,6 +178,7 @@ RunEvent = (
     | ModelResponseReceived
     | ToolCallStarted
     | ToolCallFinished
+    | Handoff
     | RunFinished
     | RunFailed
 )

@@ -103,7 +103,13 @@ async def _begin_new(
     state.history_len = len(history)
     checkpoints = Checkpointer(runner.run_store, runner.durable)
     run = await activate(
-        agent, state, history, middleware=runner.middleware, checkpoints=checkpoints, deps=deps
+        agent,
+        state,
+        history,
+        middleware=runner.middleware,
+        checkpoints=checkpoints,
+        deps=deps,
+        runner=runner,
     )
     passed = await run.pipeline.input(run.context, messages)
     respond = passed.text if isinstance(passed, Respond) else None
@@ -151,7 +157,13 @@ async def resume_start(
         history = await load_history(runner.session_store, state, limit=state.history_len)
         checkpoints = Checkpointer(store, runner.durable, written=True)
         run = await activate(
-            agent, state, history, middleware=runner.middleware, checkpoints=checkpoints, deps=deps
+            agent,
+            state,
+            history,
+            middleware=runner.middleware,
+            checkpoints=checkpoints,
+            deps=deps,
+            runner=runner,
         )
     except BaseException:
         Begun.release_lock(lock)
