@@ -140,3 +140,52 @@ async def test_runner_with_sqlite_store_saves_whole_turn(store: SQLiteSessionSto
     agent = Agent(name="a", model=ScriptedModel(["hi"]))
     await Runner(session_store=store).run(agent, "hello", session_id="t1")
     assert [m.role for m in await store.load("t1")] == ["user", "assistant"]
+
+
+async def test_history_cache_sees_turns_written_by_another_connection(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    mine, theirs = SQLiteSessionStore(path), SQLiteSessionStore(path)
+    await mine.append("s1", CONVERSATION[:2])
+    assert await mine.load("s1") == CONVERSATION[:2]
+    await theirs.append("s1", CONVERSATION[2:])
+    assert await mine.load("s1") == CONVERSATION
+
+
+async def test_history_cache_never_serves_a_cleared_and_restarted_session(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shared.db"
+    mine, theirs = SQLiteSessionStore(path), SQLiteSessionStore(path)
+    await mine.append("s1", CONVERSATION)
+    assert len(await mine.load("s1")) == 4
+    await theirs.clear("s1")
+    with pytest.raises(SessionNotFoundError):
+        await mine.load("s1")
+    await mine.append("s1", CONVERSATION)
+    await mine.load("s1")
+    await theirs.clear("s1")
+    await theirs.append("s1", CONVERSATION[3:])  # same id, a new conversation
+    assert await mine.load("s1") == CONVERSATION[3:]
+
+
+async def test_history_cache_is_tenant_scoped_and_returns_copies(
+    store: SQLiteSessionStore,
+) -> None:
+    await store.append("s1", CONVERSATION[:1], tenant_id="acme")
+    await store.append("s1", CONVERSATION[3:], tenant_id="globex")
+    first = await store.load("s1", tenant_id="acme")
+    first.append(Message.user("not stored"))
+    assert await store.load("s1", tenant_id="acme") == CONVERSATION[:1]
+    assert await store.load("s1", tenant_id="globex") == CONVERSATION[3:]
+
+
+async def test_a_corrupt_new_row_is_reported_after_the_history_was_cached(
+    store: SQLiteSessionStore,
+) -> None:
+    await store.append("s1", CONVERSATION[:1])
+    await store.load("s1")
+    await store.append("s1", CONVERSATION[1:2])
+    with store.db.transaction() as conn:
+        conn.execute("UPDATE session_messages SET message = '{\"role\": 5}' WHERE seq = 2")
+    with pytest.raises(SessionError, match="corrupt"):
+        await store.load("s1")

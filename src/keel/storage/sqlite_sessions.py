@@ -1,11 +1,19 @@
-"""`SQLiteSessionStore`: the default `SessionStore`, one file, survives restarts."""
+"""`SQLiteSessionStore`: the default `SessionStore`, one file, survives restarts.
+
+Loading keeps turn cost flat in conversation length: the decoded history of recently used
+sessions is cached per (tenant, session), and a load reads and validates only the rows
+stored after the cached ones. The cache is checked against the session row's
+`created_at` (a session cleared and started again — by any process — is a new one), so
+it never serves messages the database no longer holds.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -18,12 +26,23 @@ from keel.storage.sqlite import SQLiteDatabase
 
 __all__ = ["SQLiteSessionStore", "Turn"]
 
+CACHED_SESSIONS = 512
+"""Decoded histories kept in memory, least recently loaded dropped first."""
+
+
+@dataclass(slots=True)
+class _Cached:
+    created_at: float
+    last_seq: int
+    messages: list[Message] = field(default_factory=list[Message])
+
 
 class SQLiteSessionStore:
     """Sessions in SQLite. Pass a path (created if missing) or a shared `SQLiteDatabase`."""
 
     def __init__(self, database: str | Path | SQLiteDatabase) -> None:
         self.db = database if isinstance(database, SQLiteDatabase) else SQLiteDatabase(database)
+        self._cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
 
     async def exists(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> bool:
         check_session_id(session_id)
@@ -38,20 +57,34 @@ class SQLiteSessionStore:
         key = (tenant_id, session_id)
         with self.db.reading() as conn:
             known = conn.execute(
-                "SELECT 1 FROM sessions WHERE tenant_id = ? AND id = ?", key
+                "SELECT created_at FROM sessions WHERE tenant_id = ? AND id = ?", key
             ).fetchone()
+            if known is None:
+                self._cache.pop(key, None)
+                raise SessionNotFoundError(session_id)
+            cached = self._cache.get(key)
+            if cached is None or cached.created_at != known[0]:
+                cached = _Cached(known[0], 0)
             rows = conn.execute(
-                "SELECT message FROM session_messages WHERE tenant_id = ? AND session_id = ? "
-                "ORDER BY seq",
-                key,
+                "SELECT seq, message FROM session_messages "
+                "WHERE tenant_id = ? AND session_id = ? AND seq > ? ORDER BY seq",
+                (*key, cached.last_seq),
             ).fetchall()
-        if known is None:
-            raise SessionNotFoundError(session_id)
-        try:
-            # One validation pass over the whole history is faster than one per row.
-            return messages_from_json("[" + ",".join(r[0] for r in rows) + "]")
-        except ValidationError as exc:
-            raise SessionError(f"session {session_id!r} holds corrupt messages: {exc}") from exc
+        if rows:
+            cached.messages.extend(_decode(session_id, rows))
+            cached.last_seq = rows[-1][0]
+        self._remember(key, cached)
+        return list(cached.messages)
+
+    def _remember(self, key: tuple[str, str], cached: _Cached) -> None:
+        self._cache[key] = cached
+        self._cache.move_to_end(key)
+        if len(self._cache) > CACHED_SESSIONS:
+            self._cache.popitem(last=False)
+
+    def forget(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> None:
+        """Drop the cached history of a session (after deleting it by other means)."""
+        self._cache.pop((tenant_id, session_id), None)
 
     async def append(
         self,
@@ -72,6 +105,7 @@ class SQLiteSessionStore:
             deleted = conn.execute(
                 "DELETE FROM sessions WHERE tenant_id = ? AND id = ?", (tenant_id, session_id)
             ).rowcount
+        self.forget(session_id, tenant_id=tenant_id)
         if not deleted:
             raise SessionNotFoundError(session_id)
 
@@ -134,6 +168,14 @@ class Turn:
             "VALUES (?, ?, ?, ?, ?, ?)",
             [(*key, last + i, m, self.run_id, self.at) for i, m in enumerate(self.encoded, 1)],
         )
+
+
+def _decode(session_id: str, rows: list[tuple[int, str]]) -> list[Message]:
+    try:
+        # One validation pass over the rows is faster than one per row.
+        return messages_from_json("[" + ",".join(r[1] for r in rows) + "]")
+    except ValidationError as exc:
+        raise SessionError(f"session {session_id!r} holds corrupt messages: {exc}") from exc
 
 
 def _run_appended(conn: sqlite3.Connection, tenant_id: str, run_id: str) -> bool:

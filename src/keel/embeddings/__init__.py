@@ -1,0 +1,11 @@
+"""Embeddings: text to unit vectors, for user memory and the knowledge base.
+
+`Embedder` is the protocol every backend implements; `LocalEmbedder` is the offline
+default (all-MiniLM-L6-v2 as int8 ONNX, extra `embeddings`); `default_embedder()` returns
+one per process, so the model is loaded once.
+"""
+
+from keel.embeddings.base import Embedder, HashEmbedder, cosine
+from keel.embeddings.local import LocalEmbedder, default_embedder
+
+__all__ = ["Embedder", "HashEmbedder", "LocalEmbedder", "cosine", "default_embedder"]

