@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel._run.active import ActiveRun
 from keel._run.checkpoint import Checkpointer
+from keel._run.handoff import HANDOFF_KEY, take_handoff
 from keel._run.prepare import (
     RunInput,
     activate,
@@ -114,6 +115,8 @@ async def _begin_new(
     passed = await run.pipeline.input(run.context, messages)
     respond = passed.text if isinstance(passed, Respond) else None
     state.new_messages = messages if isinstance(passed, Respond) else passed
+    if respond is None and HANDOFF_KEY in state.metadata:
+        await take_handoff(run)  # input middleware (a router) chose the agent
     if checkpoints.durable:
         await checkpoints.start(state)
     opening = RunStarted(run.context, tuple(state.new_messages), run.model.name, run.model.provider)
