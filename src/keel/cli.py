@@ -6,6 +6,8 @@
     keel sessions [--limit N] [--clear ID]
     keel runs [--status S] [--session ID] [--limit N] [--json]
     keel runs show|approve|reject|resume ID …
+    keel route "message" [--app …] [--json]
+    keel handoffs [list|show|claim|reply|handback] …
 
 The work happens in `keel._cli`, imported by each command when it runs, so that
 `keel --version` and `keel --help` start quickly.
@@ -266,6 +268,12 @@ def runs_resume(
 
     options = _runs_options(ctx, app, as_json)
     resume_run(options.app, run_id, as_json=options.as_json)
+
+
+from keel._cli.orchestration import handoffs_app, route  # noqa: E402
+
+cli.command()(route)
+cli.add_typer(handoffs_app, name="handoffs")
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ _PERSON = re.compile(
 _ANGER = frozenset((
     "ridiculous", "useless", "terrible", "awful", "worst", "angry", "furious",
     "unacceptable", "scam", "disgusting", "pathetic", "incompetent", "outrageous",
-    "infuriating", "fed-up", "sick", "wtf", "hate", "rubbish", "joke",
+    "infuriating", "fed-up", "sick", "wtf", "hate", "rubbish",
 ))  # fmt: skip
 _WORD = re.compile(r"[a-z']+(?:-[a-z]+)?")
 DEFAULT_POLICY_TOPICS: Mapping[str, Sequence[str]] = {
