@@ -28,14 +28,16 @@ ROUTE_KEY = "keel.route"
 class Routing(Middleware):
     """Put on the front agent: `Agent(..., middleware=[Routing(router)])`."""
 
-    def __init__(self, router: SemanticRouter) -> None:
+    def __init__(self, router: SemanticRouter, *, tracer: trace.Tracer | None = None) -> None:
         self.router = router
+        self._tracer = tracer
 
     async def on_input(self, ctx: RunContext, messages: list[Message]) -> list[Message] | Respond:
         if ctx.step > 0 or ESCALATE_KEY in ctx.metadata:
             return messages  # mid-run text (a rejection reason), or going to a person
         text = next((m.text for m in reversed(messages) if m.role == "user"), "")
-        with trace.get_tracer("keel").start_as_current_span("route") as span:
+        tracer = self._tracer or trace.get_tracer("keel")
+        with tracer.start_as_current_span("route") as span:
             decision = await self.router.route(text)
             if span.is_recording():
                 span.set_attributes(span_attributes(decision))

@@ -41,6 +41,7 @@ def search(question: str, top: int = 2) -> tuple[list[dict[str, Any]], float]:
     query = default_embedder().embed([question])[0]
     sims = _doc_vectors() @ query
     order = [int(i) for i in np.argsort(-sims)[:top]]
-    hits: list[dict[str, Any]] = [{"title": DOCS[i][0], "text": DOCS[i][1], "score": round(float(sims[i]), 3)}
-            for i in order]  # fmt: skip
+    hits: list[dict[str, Any]] = [
+        {"title": DOCS[i][0], "text": DOCS[i][1], "score": round(float(sims[i]), 3)} for i in order
+    ]
     return hits, float(sims[order[0]])
