@@ -38,3 +38,9 @@ def test_quickstart_runs_on_the_local_model(capsys: pytest.CaptureFixture[str]) 
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed and printed[-1].startswith("Usage(requests=")
+
+
+def test_handoff_example_moves_the_run_to_billing(capsys: pytest.CaptureFixture[str]) -> None:
+    (block,) = [b for b in BLOCKS if "transfer_to_billing" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out == "billing ['triage', 'billing']\n"
