@@ -1,0 +1,16 @@
+"""Plans: explicit steps, validated, confirmed, executed with checkpoints, compensated."""
+
+from keel.workflows.executor import PlanExecutor
+from keel.workflows.plan import Compensation, Plan, PlanError, PlanStep, validate_plan
+from keel.workflows.store import PlanRecord, PlanStore
+
+__all__ = [
+    "Compensation",
+    "Plan",
+    "PlanError",
+    "PlanExecutor",
+    "PlanRecord",
+    "PlanStep",
+    "PlanStore",
+    "validate_plan",
+]
