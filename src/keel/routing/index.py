@@ -14,8 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
+from keel.exceptions import MissingExtraError
+
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:  # pragma: no cover - the core install has no numpy
+    raise MissingExtraError("keel.routing", "embeddings") from exc
 
 __all__ = ["Method", "RouteIndex"]
 

@@ -1,7 +1,9 @@
-"""Plans: explicit steps, validated, confirmed, executed with checkpoints, compensated."""
+"""Plans (explicit steps, validated, confirmed, executed with checkpoints, compensated)
+and stateless runs."""
 
 from keel.workflows.executor import PlanExecutor
 from keel.workflows.plan import Compensation, Plan, PlanError, PlanStep, validate_plan
+from keel.workflows.stateless import run_stateless
 from keel.workflows.store import PlanRecord, PlanStore
 
 __all__ = [
@@ -12,5 +14,6 @@ __all__ = [
     "PlanRecord",
     "PlanStep",
     "PlanStore",
+    "run_stateless",
     "validate_plan",
 ]
