@@ -99,7 +99,8 @@ class App:
 
 
 def _check_handoffs(agents: Sequence[Agent[Any]], known: dict[str, Agent[Any]]) -> None:
-    """A handoff naming an agent the app lacks fails here, at load, not mid-conversation."""
+    """A handoff or route naming an agent the app lacks fails here, at load, not
+    mid-conversation."""
     from keel.handoffs.agents import handoff_targets
 
     for agent in agents:
@@ -109,6 +110,10 @@ def _check_handoffs(agents: Sequence[Agent[Any]], known: dict[str, Agent[Any]]) 
                     f"agent {agent.name!r} hands off to {target!r}, which is not one of "
                     f"this app's agents {sorted(known)}"
                 )
+        for layer in agent.middleware:  # a router names the agents it sends to
+            check = getattr(layer, "check_agents", None)
+            if callable(check):
+                check(list(known))
 
 
 def load_app(path: str = DEFAULT_APP) -> App:

@@ -105,6 +105,9 @@ def test_unknown_route_or_agent_names_fail_at_load() -> None:
         )
     with pytest.raises(ConfigurationError, match="billing"):
         SemanticRouter([ORDERS, BILLING]).check_agents(["orders"])
+    desk = Agent(name="desk", model="test:x", middleware=[Routing(SemanticRouter([ORDERS]))])
+    with pytest.raises(ConfigurationError, match="orders"):
+        App(agents=[desk])  # the route's agent is missing from the app
     with pytest.raises(ConfigurationError, match="2 example"):
         SemanticRouter([Route("x", "x", ["only one"])])
 

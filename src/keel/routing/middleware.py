@@ -8,6 +8,7 @@ the run record (`ctx.metadata["keel.route"]`) and onto a `route` span.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -31,6 +32,10 @@ class Routing(Middleware):
     def __init__(self, router: SemanticRouter, *, tracer: trace.Tracer | None = None) -> None:
         self.router = router
         self._tracer = tracer
+
+    def check_agents(self, agents: Sequence[str]) -> None:
+        """Called by `App` at load: every route's agent must be one of the app's."""
+        self.router.check_agents(agents)
 
     async def on_input(self, ctx: RunContext, messages: list[Message]) -> list[Message] | Respond:
         if ctx.step > 0 or ESCALATE_KEY in ctx.metadata:
