@@ -55,6 +55,8 @@ class SemanticRouter:
         self.quantile = quantile
         self.out_of_scope = [t for t in out_of_scope if t.strip()]
         self._embedder = embedder
+        self._last: tuple[str, RouteDecision] | None = None
+        """The last decision: the human handoff and `Routing` ask about the same message."""
 
     @property
     def embedder(self) -> Embedder:
@@ -91,6 +93,14 @@ class SemanticRouter:
 
     def classify(self, text: str) -> RouteDecision:
         """The embedding decision alone: never calls a model (synchronous, ~ms)."""
+        last = self._last
+        if last is not None and last[0] == text:
+            return last[1]
+        decision = self._classify(text)
+        self._last = (text, decision)
+        return decision
+
+    def _classify(self, text: str) -> RouteDecision:
         thresholds = self.thresholds
         if not text.strip():
             return RouteDecision(None, "empty", {}, thresholds)
