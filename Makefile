@@ -1,5 +1,5 @@
 # One short command per job; .ci/run calls exactly these.
-#   make chat       set up (first time) and chat with the starter agent on the local model
+#   make chat       set up (first time) and run the reference support desk on the local model
 #   make test       set up (first time) and run the tests
 #   make lint       ruff check + ruff format --check
 #   make typecheck  pyright (strict on src/)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 chat: $(STAMP)
-	$(VENV)/bin/keel chat
+	$(VENV)/bin/keel chat --app keel.examples.support_desk:app
 
 # pytest exits 5 when it collects no tests; that is a broken suite, so say so loudly.
 test: $(STAMP)

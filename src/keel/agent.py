@@ -13,7 +13,7 @@ from keel.exceptions import ConfigurationError
 from keel.limits import RunLimits
 from keel.middleware import Middleware
 from keel.models.base import Model, ModelSettings, ToolDefinition
-from keel.tools.base import Tool, Toolset
+from keel.tools.base import Tool, Toolset, check_tool_name
 from keel.tools.tool import make_tool
 
 __all__ = ["DEFAULT_MODEL", "Agent"]
@@ -59,6 +59,15 @@ class Agent(Generic[OutputT]):
         object.__setattr__(self, "tool_map", {t.name: t for t in tools})
         # Built once here, not on every run: what the model is told never changes.
         object.__setattr__(self, "tool_definitions", tuple(t.definition for t in tools))
+
+    def as_tool(self, *, name: str | None = None, description: str | None = None) -> Tool:
+        """This agent as a tool another agent calls: each call is a child run of the
+        caller's, sharing its usage, trace, approvals and principal (`keel.handoffs`)."""
+        from keel.handoffs.agents import AgentTool, tool_name_for
+
+        tool_name = check_tool_name(name) if name else tool_name_for(self.name)
+        text = description or self.instructions[:200] or f"Ask the {self.name} agent."
+        return AgentTool(self, tool_name, text)
 
 
 def _as_tool(candidate: Tool | Toolset | Callable[..., Any]) -> Tool:

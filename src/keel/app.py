@@ -58,6 +58,7 @@ class App:
         if not self.agents:
             raise ConfigurationError("an App needs at least one agent")
         self._by_name = {a.name: a for a in self.agents}
+        _check_handoffs(self.agents, self._by_name)
         if self.default_agent is not None and self.default_agent not in self._by_name:
             raise ConfigurationError(
                 f"default_agent {self.default_agent!r} is not one of {sorted(self._by_name)}"
@@ -130,6 +131,24 @@ class App:
             middleware=middleware,
             agents=self.agents,
         )
+
+
+def _check_handoffs(agents: Sequence[Agent[Any]], known: dict[str, Agent[Any]]) -> None:
+    """A handoff or route naming an agent the app lacks fails here, at load, not
+    mid-conversation."""
+    from keel.handoffs.agents import handoff_targets
+
+    for agent in agents:
+        for target in handoff_targets(agent):
+            if target not in known:
+                raise ConfigurationError(
+                    f"agent {agent.name!r} hands off to {target!r}, which is not one of "
+                    f"this app's agents {sorted(known)}"
+                )
+        for layer in agent.middleware:  # a router names the agents it sends to
+            check = getattr(layer, "check_agents", None)
+            if callable(check):
+                check(list(known))
 
 
 def load_app(path: str = DEFAULT_APP) -> App:

@@ -10,6 +10,9 @@
     keel mcp serve [--app …] [--http PORT]
     keel tickets [--status S] [--limit N] [--json]
 
+    keel route "message" [--app …] [--json]
+    keel handoffs [list|show|claim|reply|handback] …
+
 The work happens in `keel._cli`, imported by each command when it runs, so that
 `keel --version` and `keel --help` start quickly.
 """
@@ -303,6 +306,11 @@ from keel._cli.traces import traces_app  # noqa: E402
 cli.add_typer(traces_app, name="traces")
 cli.add_typer(feedback_app, name="feedback")
 cli.command("replay")(replay_command)
+
+from keel._cli.orchestration import handoffs_app, route  # noqa: E402
+
+cli.command()(route)
+cli.add_typer(handoffs_app, name="handoffs")
 
 
 def main() -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.messages import Usage
 from keel.principal import ANONYMOUS, Principal
+
+if TYPE_CHECKING:
+    from keel.run import Runner
 
 __all__ = ["RunContext"]
 
@@ -51,6 +54,9 @@ class RunContext:
         events = self.emitted.copy()
         self.emitted.clear()  # in place: tool-call contexts share this list
         return events
+
+    runner: Runner | None = field(default=None, repr=False, compare=False)
+    """The runner driving this run: an agent called as a tool runs its child run here."""
 
     @property
     def idempotency_key(self) -> str | None:

@@ -10,9 +10,9 @@ Order for one run (or one resumed segment of it)::
 
     RunStarted | RunResumed
       (ModelRequestStarted → TextDelta* → ModelResponseReceived
-       → (ToolCallStarted* → ToolCallFinished* MiddlewareDecision*)
-       (GuardrailTripped may follow any stage: input, a model call, a tool call, output)
+       → (ToolCallStarted* → ToolCallFinished* MiddlewareDecision* Handoff?)
        → OutputRepairRequested?)*                      one block per step
+       (GuardrailTripped may follow any stage: input, a model call, a tool call, output)
     RunSuspended? → RunFinished | RunFailed
 """
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GuardrailTripped",
+
+    "Handoff",
     "MiddlewareDecision",
     "ModelRequestStarted",
     "ModelResponseReceived",
@@ -169,6 +171,19 @@ class OutputRepairRequested:
     at: float = field(default_factory=time.time, kw_only=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """The run passed to another agent (a handoff tool's outcome); the conversation goes
+    with it and the next model call is `to_agent`'s. `back` is True for a hand-back."""
+
+    context: RunContext
+    from_agent: str
+    to_agent: str
+    reason: str = ""
+    back: bool = False
+    at: float = field(default_factory=time.time, kw_only=True)
+
+
 RunEvent = (
     RunStarted
     | RunResumed
@@ -181,6 +196,7 @@ RunEvent = (
     | ModelResponseReceived
     | ToolCallStarted
     | ToolCallFinished
+    | Handoff
     | RunFinished
     | RunFailed
 )

@@ -66,6 +66,9 @@ Part = Annotated[TextPart | ToolCallPart | ToolResultPart, Field(discriminator="
 class Message:
     role: Role
     parts: tuple[Part, ...]
+    agent: str | None = None
+    """The agent that wrote it (assistant messages of a run); None for everything else and
+    for messages stored before Keel recorded it."""
 
     @classmethod
     def system(cls, text: str) -> Message:

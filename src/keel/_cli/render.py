@@ -88,6 +88,7 @@ class EventPrinter:
             case ModelRequestStarted():
                 self._start_spinner()
             case TextDelta(text=text):
+                self._relabel(event.context.agent_name)  # a router or handoff moved the run
                 self._text(text)
             case ToolCallStarted(call=call):
                 self._call(call)
@@ -102,6 +103,10 @@ class EventPrinter:
         if self._mid_line:
             self._console.out("")
             self._mid_line = False
+
+    def _relabel(self, agent_name: str) -> None:
+        if self._label is not None and agent_name != self._label:
+            self._label, self._labelled = agent_name, False
 
     def _text(self, text: str) -> None:
         if self._fresh:

@@ -58,6 +58,10 @@ class ActiveRun:
             self.prefix = [Message.system(self.agent.instructions)]
         self.pipeline = Pipeline.build(self.middleware, self._call_model, self._call_tool)
 
+    def rebuild_pipeline(self) -> None:
+        """After `middleware` changed: a handoff switched the run to another agent."""
+        self.pipeline = Pipeline.build(self.middleware, self._call_model, self._call_tool)
+
     def build_request(self) -> ModelRequest:
         return ModelRequest(
             messages=[*self.prefix, *self.history, *self.state.new_messages],

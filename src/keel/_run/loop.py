@@ -65,7 +65,7 @@ async def run_loop(run: ActiveRun, *, streaming: bool) -> AsyncGenerator[RunEven
             return
         for event in await _observe(run, call, response):
             yield event
-        if not state.calls and not await _accept_output(run, response.message):
+        if not state.calls and not await _accept_output(run, state.new_messages[-1]):
             if run.observed:
                 yield _repair_event(run)
             await run.checkpoints.step(state)
@@ -130,6 +130,8 @@ async def _record_response(run: ActiveRun, response: ModelResponse) -> None:
     message = response.message
     if message.role == "assistant" and len(message.parts) > 1:
         message = unique_call_ids(message)
+    if message.agent is None:  # each message records the agent that wrote it
+        message = Message(message.role, message.parts, run.agent.name)
     state.new_messages.append(message)
     calls = message.tool_calls
     if calls:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from keel._run.active import ActiveRun
 from keel._run.builtin import ApprovalGate
@@ -28,12 +28,18 @@ from keel.principal import Principal
 from keel.runs.state import RunState
 from keel.tools.base import Tool
 
+if TYPE_CHECKING:
+    from keel.run import Runner
+
 __all__ = [
     "activate",
     "input_messages",
     "load_history",
+    "middleware_chain",
     "new_run_id",
     "new_state",
+    "output_spec",
+    "resolve_tools",
 ]
 
 
@@ -70,6 +76,7 @@ async def activate(
     middleware: Sequence[Middleware],
     checkpoints: Checkpointer,
     deps: Any,
+    runner: Runner | None = None,
 ) -> ActiveRun:
     ctx = RunContext(
         run_id=state.run_id,
@@ -81,6 +88,7 @@ async def activate(
         principal=state.principal,
         parent_run_id=state.parent_run_id,
         metadata=state.metadata,
+        runner=runner,
     )
     tools, definitions = await _resolve_tools(agent, ctx)
     return ActiveRun(
@@ -172,6 +180,10 @@ def output_spec(output_type: type[Any]) -> OutputSpec[Any]:
         spec = _OUTPUT_SPECS[output_type] = OutputSpec[Any].for_type(output_type)
     return spec
 
+
+middleware_chain = _middleware
+"""The chain a run of `agent` uses (a handoff rebuilds it for the new agent)."""
+resolve_tools = _resolve_tools
 
 RunInput = str | Message | Sequence[Message]
 

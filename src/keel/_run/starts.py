@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel._run.active import ActiveRun
 from keel._run.checkpoint import Checkpointer
+from keel._run.handoff import HANDOFF_KEY, take_handoff
 from keel._run.prepare import (
     RunInput,
     activate,
@@ -103,11 +104,19 @@ async def _begin_new(
     state.history_len = len(history)
     checkpoints = Checkpointer(runner.run_store, runner.durable)
     run = await activate(
-        agent, state, history, middleware=runner.middleware, checkpoints=checkpoints, deps=deps
+        agent,
+        state,
+        history,
+        middleware=runner.middleware,
+        checkpoints=checkpoints,
+        deps=deps,
+        runner=runner,
     )
     passed = await run.pipeline.input(run.context, messages)
     respond = passed.text if isinstance(passed, Respond) else None
     state.new_messages = messages if isinstance(passed, Respond) else passed
+    if respond is None and HANDOFF_KEY in state.metadata:
+        await take_handoff(run)  # input middleware (a router) chose the agent
     if checkpoints.durable:
         await checkpoints.start(state)
     opening = RunStarted(run.context, tuple(state.new_messages), run.model.name, run.model.provider)
@@ -151,7 +160,13 @@ async def resume_start(
         history = await load_history(runner.session_store, state, limit=state.history_len)
         checkpoints = Checkpointer(store, runner.durable, written=True)
         run = await activate(
-            agent, state, history, middleware=runner.middleware, checkpoints=checkpoints, deps=deps
+            agent,
+            state,
+            history,
+            middleware=runner.middleware,
+            checkpoints=checkpoints,
+            deps=deps,
+            runner=runner,
         )
     except BaseException:
         Begun.release_lock(lock)

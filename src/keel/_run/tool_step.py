@@ -20,9 +20,16 @@ from __future__ import annotations
 import asyncio
 
 from keel._run.active import ActiveRun
+from keel._run.handoff import take_handoff
 from keel._run.usage import count_tool_call
 from keel.context import RunContext
-from keel.events import MiddlewareDecision, RunEvent, ToolCallFinished, ToolCallStarted
+from keel.events import (
+    Handoff,
+    MiddlewareDecision,
+    RunEvent,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from keel.messages import Message, ToolResultPart
 from keel.middleware import Respond, SuspendRun, ToolCall
 from keel.runs.pending import Approve, PendingAction, Reject
@@ -59,7 +66,7 @@ async def settle_tool_step(run: ActiveRun) -> list[RunEvent]:
     ctx = run.context
     todo = [r for r in run.state.calls if r.status != "finished"]
     calls = await _settle_all(run, todo)
-    await _close_step(run)
+    handoff = await _close_step(run)
     events: list[RunEvent] = []
     if not run.observed:
         return events
@@ -67,6 +74,8 @@ async def settle_tool_step(run: ActiveRun) -> list[RunEvent]:
         if record.result is not None:
             events.append(ToolCallFinished(ctx, record.call, record.result))
         events.extend(_decision_events(run, record, call))
+    if handoff is not None:
+        events.append(handoff)
     return events
 
 
@@ -143,6 +152,8 @@ def call_context(ctx: RunContext, call_id: str, *, approved: bool) -> RunContext
         metadata=ctx.metadata,
         approved=approved,
         emitted=ctx.emitted,
+
+        runner=ctx.runner,
     )
 
 
@@ -178,20 +189,23 @@ def _add_pending(
     run.state.pending = [p for p in run.state.pending if p.id != pending.id] + [pending]
 
 
-async def _close_step(run: ActiveRun) -> None:
-    """All results in: append them as one message. Otherwise suspend for the rest."""
+async def _close_step(run: ActiveRun) -> Handoff | None:
+    """All results in: append them as one message (and act on a handoff among them).
+    Otherwise suspend for the rest."""
     state = run.state
     if all(r.result is not None for r in state.calls):
         results = [r.result for r in state.calls if r.result is not None]
         state.new_messages.append(Message.tool_results(results))
         state.calls, state.pending = [], []
+        handoff = await take_handoff(run)  # before the checkpoint: the switch is durable
         await run.checkpoints.step(state)
-        return
+        return handoff
     waiting = {p.id for p in state.pending}
     state.pending = [p for p in state.pending if p.id in waiting and _still_open(run, p)]
     attention = any(r.status == "started" for r in state.calls)
     state.status = "needs_attention" if attention else "suspended"
     await run.checkpoints.keep(state)
+    return None
 
 
 def _still_open(run: ActiveRun, pending: PendingAction) -> bool:
