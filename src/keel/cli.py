@@ -6,6 +6,7 @@
     keel sessions [--limit N] [--clear ID]
     keel runs [--status S] [--session ID] [--limit N] [--json]
     keel runs show|approve|reject|resume ID …
+    keel serve [--app pkg.module:attr] [--config FILE] [--host H] [--port P]
 
 The work happens in `keel._cli`, imported by each command when it runs, so that
 `keel --version` and `keel --help` start quickly.
@@ -266,6 +267,30 @@ def runs_resume(
 
     options = _runs_options(ctx, app, as_json)
     resume_run(options.app, run_id, as_json=options.as_json)
+
+
+@cli.command()
+def serve(
+    app: AppOption = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="Server settings (.toml or .yaml): app, host, port, limits, API keys, stores.",
+        ),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", metavar="HOST", help="Default: 127.0.0.1.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", metavar="PORT", help="Default: 8000.")
+    ] = None,
+) -> None:
+    """Serve the app over HTTP: Keel's API, an OpenAI-compatible /v1, docs at /docs."""
+    from keel._cli.serve import serve as run_server
+
+    run_server(app, config, host, port)
 
 
 def main() -> None:
