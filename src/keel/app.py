@@ -22,6 +22,7 @@ from keel.runs.store import RunStore
 from keel.settings import data_dir
 
 if TYPE_CHECKING:
+    from keel.storage.postgres import PostgresDatabase
     from keel.storage.sqlite import SQLiteDatabase
 
 __all__ = ["DEFAULT_APP", "App", "load_app"]
@@ -33,7 +34,9 @@ DEFAULT_APP = "keel.examples.starter:app"
 class App:
     """Agents served together, with one database for their sessions and runs.
 
-    `database` defaults to `$KEEL_HOME/keel.db` (`~/.keel/keel.db`).
+    `database` defaults to `$KEEL_HOME/keel.db` (`~/.keel/keel.db`); a `postgresql://`
+    URL puts sessions and runs in PostgreSQL instead (the `postgres` extra), for many
+    processes sharing them.
     """
 
     agents: Sequence[Agent[Any]]
@@ -73,8 +76,18 @@ class App:
 
         return SQLiteDatabase(self.database_path)
 
+    @property
+    def database_url(self) -> str | None:
+        """The `postgresql://` URL when `database` is one (Postgres stores), else None."""
+        text = str(self.database) if self.database else ""
+        return text if text.startswith(("postgresql://", "postgres://")) else None
+
     @cached_property
     def session_store(self) -> SessionStore:
+        if self.database_url:
+            from keel.storage.postgres_sessions import PostgresSessionStore
+
+            return PostgresSessionStore(self._postgres)
         from keel.storage.sqlite_sessions import SQLiteSessionStore
 
         return SQLiteSessionStore(self._database)
@@ -82,9 +95,19 @@ class App:
     @cached_property
     def run_store(self) -> RunStore:
         """Durable runs, in the same database as the sessions."""
+        if self.database_url:
+            from keel.storage.postgres_runs import PostgresRunStore
+
+            return PostgresRunStore(self._postgres)
         from keel.storage.sqlite_runs import SQLiteRunStore
 
         return SQLiteRunStore(self._database)
+
+    @cached_property
+    def _postgres(self) -> PostgresDatabase:
+        from keel.storage.postgres import PostgresDatabase
+
+        return PostgresDatabase(str(self.database_url))
 
     @cached_property
     def runner(self) -> Runner:
