@@ -8,8 +8,8 @@ import os
 from collections.abc import Iterator
 
 import psycopg
-from psycopg import sql
 import pytest
+from psycopg import sql
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 

@@ -7,6 +7,7 @@
     keel runs [--status S] [--session ID] [--limit N] [--json]
     keel runs show|approve|reject|resume ID …
     keel serve [--app pkg.module:attr] [--config FILE] [--host H] [--port P]
+    keel worker --config FILE [--app pkg.module:attr]
 
 The work happens in `keel._cli`, imported by each command when it runs, so that
 `keel --version` and `keel --help` start quickly.
@@ -291,6 +292,24 @@ def serve(
     from keel._cli.serve import serve as run_server
 
     run_server(app, config, host, port)
+
+
+@cli.command()
+def worker(
+    app: AppOption = None,
+    config: Annotated[
+        str,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="Settings (.toml or .yaml) with [temporal] and stores.redis_url.",
+        ),
+    ] = ...,  # pyright: ignore[reportArgumentType]
+) -> None:
+    """Run the app's agent runs as Temporal workflows; SIGTERM drains, then stops."""
+    from keel._cli.worker import work
+
+    work(app, config)
 
 
 def main() -> None:

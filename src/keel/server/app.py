@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI
@@ -33,6 +34,8 @@ def create_server(
 ) -> FastAPI:
     """The HTTP API serving `app`; `authenticator` replaces the configured API keys."""
     settings = settings or ServerSettings()
+    if settings.stores.database:
+        app = replace(app, database=settings.stores.database)
     state = ServerState.build(app, settings, authenticator)
 
     @asynccontextmanager

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from keel.exceptions import ConfigurationError
 
-__all__ = ["ApiKey", "QueueSettings", "ServerSettings", "StoreSettings", "load_settings"]
+__all__ = [
+    "ApiKey",
+    "QueueSettings",
+    "ServerSettings",
+    "StoreSettings",
+    "TemporalSettings",
+    "load_settings",
+]
 
 
 class _Strict(BaseModel):
@@ -43,11 +50,20 @@ class QueueSettings(_Strict):
 
 
 class StoreSettings(_Strict):
-    """Where sessions and runs live: the app's SQLite file by default, or PostgreSQL."""
+    """`database` overrides the app's (a SQLite path or a `postgresql://` URL);
+    `redis_url` carries run events from workers to the API (db 3: `redis://h:6379/3`)."""
 
-    backend: Literal["sqlite", "postgres"] = "sqlite"
-    postgres_url: str | None = None
-    redis_url: str | None = None
+    database: str | None = None
+    redis_url: str | None = Field(default=None, pattern=r"^rediss?://")
+
+
+class TemporalSettings(_Strict):
+    """Run agents on `keel worker` processes through Temporal (needs `stores.redis_url`
+    for streaming their events back). Absent: runs execute in the API process."""
+
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = "keel"
 
 
 class ServerSettings(_Strict):
@@ -61,6 +77,14 @@ class ServerSettings(_Strict):
     """Empty: no authentication (every request acts as the anonymous principal)."""
     queue: QueueSettings = QueueSettings()
     stores: StoreSettings = StoreSettings()
+    temporal: TemporalSettings | None = None
+
+    @model_validator(mode="after")
+    def _temporal_needs_redis(self) -> ServerSettings:
+        if self.temporal is not None and self.stores.redis_url is None:
+            raise ValueError("temporal needs stores.redis_url to stream run events back")
+        return self
+
     title: str = "Keel"
 
 

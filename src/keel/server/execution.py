@@ -9,17 +9,30 @@ shutdown, `drain` waits for the runs in flight.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Protocol
 
 from keel.events import RunEvent, RunFailed, RunFinished
 from keel.exceptions import RunError
 from keel.result import RunResult
+from keel.server.events import event_json, result_json
+from keel.server.limits import AdmissionQueue
+from keel.server.problems import status_for
 
-__all__ = ["InProcessRuns", "RunHandle"]
+__all__ = ["InProcessRuns", "RunHandle", "RunWatch"]
 
 _END = object()
+
+
+class RunWatch(Protocol):
+    """What a request watches of a run, in this process or on a worker."""
+
+    def wire_events(self) -> AsyncIterator[tuple[str, dict[str, Any]]]: ...
+
+    async def outcome(self, timeout: float | None) -> dict[str, Any]:
+        """The result as JSON; TimeoutError after `timeout` seconds (the run goes on)."""
+        ...
 
 
 class RunHandle:
@@ -57,6 +70,19 @@ class RunHandle:
         while (event := await self._events.get()) is not _END:
             yield event  # pyright: ignore[reportReturnType]
 
+    async def wire_events(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Events as `(name, data)`, then an `error` event if the run was refused."""
+        failed = False
+        async for event in self.events():
+            failed = failed or isinstance(event, RunFailed)
+            yield event_json(event)
+        error = self.error
+        if error is not None and not failed:  # refused before it began (a busy session…)
+            yield "error", {"status": status_for(error) or 500, "detail": str(error)}
+
+    async def outcome(self, timeout: float | None) -> dict[str, Any]:
+        return result_json(await self.result(timeout))
+
     async def result(self, timeout: float | None = None) -> RunResult[Any]:
         """The result; TimeoutError after `timeout` seconds (the run goes on)."""
         return await asyncio.wait_for(asyncio.shield(self._done), timeout)
@@ -75,6 +101,21 @@ class InProcessRuns:
         task.add_done_callback(self._tasks.discard)
         handle._done.add_done_callback(_retrieve)  # pyright: ignore[reportPrivateUsage]
         return handle
+
+    def watch(self, done: Awaitable[Any], queue: AdmissionQueue) -> None:
+        """Hold `queue` until `done` (a run on a worker) ends; drained like local runs."""
+
+        async def wait() -> None:
+            try:
+                await done
+            except Exception:
+                pass  # its watcher reports how the run ended
+            finally:
+                await queue.__aexit__(None, None, None)
+
+        task = asyncio.create_task(wait())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @property
     def in_flight(self) -> int:

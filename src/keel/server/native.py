@@ -16,14 +16,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from keel.events import RunEvent, RunFailed
+from keel.events import RunEvent
 from keel.memory.session import check_session_id
 from keel.principal import Principal
 from keel.runs.pending import Approve, Decision, Reject, RunStatus
 from keel.server.content import require_json
-from keel.server.events import event_json, message_json, result_json, sse, state_json
-from keel.server.execution import RunHandle
-from keel.server.problems import Problem, status_for
+from keel.server.events import message_json, result_json, sse, state_json
+from keel.server.execution import RunWatch
+from keel.server.limits import AdmissionQueue
+from keel.server.problems import Problem
 from keel.server.state import CurrentPrincipal, ServerState, State
 
 __all__ = ["router"]
@@ -107,14 +108,49 @@ async def post_message(
     streaming = body.stream or "text/event-stream" in request.headers.get("accept", "")
     queue = state.queue_for(agent)
     await queue.__aenter__()  # 429 here, before anything is stored
-    runner = state.app.runner
-    events = lambda: runner.stream(  # noqa: E731
-        agent, body.input, session_id=session_id, run_id=body.run_id, principal=principal
-    )
-    handle = state.runs.start(_released(events, queue))
+    if state.temporal is not None:
+        watch = await _start_remote(
+            state, body, session_id=session_id, agent=agent.name, principal=principal, queue=queue
+        )
+    else:
+        runner = state.app.runner
+        events = lambda: runner.stream(  # noqa: E731
+            agent, body.input, session_id=session_id, run_id=body.run_id, principal=principal
+        )
+        watch = state.runs.start(_released(events, queue))
     if streaming:
-        return _sse_response(handle)
-    return await _json_outcome(handle, state.settings.request_timeout_s, body.run_id)
+        return _sse_response(watch)
+    return await _json_outcome(watch, state.settings.request_timeout_s, body.run_id)
+
+
+async def _start_remote(
+    state: ServerState,
+    body: MessageIn,
+    *,
+    session_id: str,
+    agent: str,
+    principal: Principal,
+    queue: AdmissionQueue,
+) -> RunWatch:
+    from keel.worker.wire import RunRequest
+
+    assert state.temporal is not None
+    request = RunRequest(
+        run_id=body.run_id or uuid.uuid4().hex,
+        agent=agent,
+        input=body.input,
+        session_id=session_id,
+        user_id=principal.user_id,
+        tenant_id=principal.tenant_id,
+        roles=sorted(principal.roles),
+    )
+    try:
+        remote = await state.temporal.start(request)
+    except BaseException:
+        await queue.__aexit__(None, None, None)
+        raise
+    state.runs.watch(remote.handle.result(), queue)
+    return remote
 
 
 def _released(events: Any, queue: Any) -> Any:
@@ -128,27 +164,21 @@ def _released(events: Any, queue: Any) -> Any:
     return run
 
 
-def _sse_response(handle: RunHandle) -> StreamingResponse:
+def _sse_response(watch: RunWatch) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
-        failed = False
-        async for event in handle.events():
-            failed = failed or isinstance(event, RunFailed)
-            yield sse(*event_json(event))
-        error = handle.error
-        if error is not None and not failed:  # refused before it began (a busy session…)
-            yield sse("error", {"status": status_for(error) or 500, "detail": str(error)})
+        async for name, data in watch.wire_events():
+            yield sse(name, data)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
 
 
-async def _json_outcome(handle: RunHandle, timeout: float, run_id: str | None) -> Any:
+async def _json_outcome(watch: RunWatch, timeout: float, run_id: str | None) -> Any:
     try:
-        result = await handle.result(timeout)
+        return await watch.outcome(timeout)
     except TimeoutError:
         detail = {"status": "running", "run_id": run_id, "detail": "poll /runs/{run_id}"}
         return JSONResponse(detail, status_code=202)
-    return result_json(result)
 
 
 # -- runs ------------------------------------------------------------------------------
@@ -211,6 +241,8 @@ async def resume_run(run_id: str, state: State, principal: CurrentPrincipal) -> 
 async def _decide(
     state: ServerState, principal: Principal, run_id: str, pending_id: str | None, d: Decision
 ) -> dict[str, Any]:
+    if state.temporal is not None:
+        return await _decide_remote(state, run_id, pending_id, d)
     runner = state.app.runner
     stored = await runner.get_run(run_id, principal=principal)
     undecided = [p.id for p in stored.undecided]
@@ -221,3 +253,15 @@ async def _decide(
         raise Problem(409, f"run {run_id!r} has no undecided pending action")
     result = await runner.resume(run_id, decisions=dict.fromkeys(chosen, d), principal=principal)
     return result_json(result)
+
+
+async def _decide_remote(
+    state: ServerState, run_id: str, pending_id: str | None, decision: Decision
+) -> dict[str, Any]:
+    """A run on a worker waits for a `decide` signal; it goes on once all are decided."""
+    assert state.temporal is not None
+    if pending_id is None:
+        raise Problem(422, "pending_id: name the pending action (runs on workers)")
+    reason = decision.reason if isinstance(decision, Reject) else ""
+    await state.temporal.decide(run_id, pending_id, isinstance(decision, Approve), reason)
+    return {"run_id": run_id, "pending_id": pending_id, "decision": decision.kind}

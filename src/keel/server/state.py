@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -17,6 +17,9 @@ from keel.server.execution import InProcessRuns
 from keel.server.limits import AdmissionQueue
 from keel.server.problems import Problem
 
+if TYPE_CHECKING:
+    from keel.worker.client import TemporalRuns
+
 __all__ = ["CurrentPrincipal", "ServerState", "server_state"]
 
 
@@ -26,6 +29,8 @@ class ServerState:
     settings: ServerSettings
     authenticator: Authenticator
     runs: InProcessRuns = field(default_factory=InProcessRuns)
+    temporal: TemporalRuns | None = None
+    """Set when runs execute on `keel worker` processes."""
     local_queue: AdmissionQueue = field(init=False)
     remote_queue: AdmissionQueue = field(init=False)
 
@@ -41,7 +46,9 @@ class ServerState:
         if authenticator is None:
             keys = settings.api_keys
             authenticator = HashedKeys(keys) if keys else AllowAnonymous()
-        return cls(app=app, settings=settings, authenticator=authenticator)
+        return cls(
+            app=app, settings=settings, authenticator=authenticator, temporal=_temporal(settings)
+        )
 
     def agent(self, name: str | None) -> Agent[Any]:
         try:
@@ -51,6 +58,15 @@ class ServerState:
 
     def queue_for(self, agent: Agent[Any]) -> AdmissionQueue:
         return self.local_queue if _is_local(agent) else self.remote_queue
+
+
+def _temporal(settings: ServerSettings) -> TemporalRuns | None:
+    if settings.temporal is None or settings.stores.redis_url is None:
+        return None
+    from keel.worker.client import TemporalRuns
+
+    t = settings.temporal
+    return TemporalRuns(t.address, t.namespace, t.task_queue, settings.stores.redis_url)
 
 
 def _is_local(agent: Agent[Any]) -> bool:
