@@ -64,6 +64,8 @@ class TemporalSettings(_Strict):
     address: str = "127.0.0.1:7233"
     namespace: str = "default"
     task_queue: str = "keel"
+    activity_timeout_s: float = Field(default=30.0, gt=0)
+    """One model or tool call attempt; past it (a worker died) it is retried elsewhere."""
 
 
 class ServerSettings(_Strict):

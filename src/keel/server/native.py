@@ -143,6 +143,7 @@ async def _start_remote(
         user_id=principal.user_id,
         tenant_id=principal.tenant_id,
         roles=sorted(principal.roles),
+        activity_timeout_s=state.settings.temporal.activity_timeout_s,  # pyright: ignore[reportOptionalMemberAccess]
     )
     try:
         remote = await state.temporal.start(request)

@@ -30,6 +30,8 @@ class RunRequest:
     user_id: str | None = None
     tenant_id: str = "default"
     roles: list[str] = field(default_factory=list[str])
+    activity_timeout_s: float = 30.0
+    """How long one attempt of a model or tool call may take before it is retried."""
 
     @property
     def principal(self) -> Principal:

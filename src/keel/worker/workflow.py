@@ -33,10 +33,10 @@ with workflow.unsafe.imports_passed_through():
     from keel.tools.schema_tool import SchemaTool
     from keel.worker.wire import RunRequest, ToolCallRequest, decode, encode
 
-__all__ = ["ACTIVITY_TIMEOUT", "KeelRun", "serve_app"]
+__all__ = ["STORE_TIMEOUT", "KeelRun", "serve_app"]
 
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
-"""How long one attempt of a model or tool call may take before it is retried elsewhere."""
+STORE_TIMEOUT = timedelta(seconds=30)
+"""How long one attempt of loading or storing a session may take."""
 _RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)
 )
@@ -51,8 +51,9 @@ def serve_app(app: App) -> None:
 class _ActivityModel:
     """The agent's model, called through the `keel.model_call` activity."""
 
-    def __init__(self, agent: str, run_id: str, model_name: str) -> None:
-        self.agent, self.run_id, self._name = agent, run_id, model_name
+    def __init__(self, request: RunRequest, model_name: str) -> None:
+        self.agent, self.run_id, self._name = request.agent, request.run_id, model_name
+        self.timeout = timedelta(seconds=request.activity_timeout_s)
 
     @property
     def name(self) -> str:
@@ -66,7 +67,7 @@ class _ActivityModel:
         data = await workflow.execute_activity(
             "keel.model_call",
             args=[self.agent, self.run_id, encode(request, ModelRequest)],
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=self.timeout,
             retry_policy=_RETRY,
             result_type=str,
         )
@@ -93,7 +94,7 @@ def _proxy_tool(tool: Tool, request: RunRequest) -> SchemaTool:
         return await workflow.execute_activity(
             "keel.tool_call",
             wire,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=timedelta(seconds=request.activity_timeout_s),
             retry_policy=_RETRY,
             result_type=str,
         )
@@ -104,7 +105,7 @@ def _proxy_tool(tool: Tool, request: RunRequest) -> SchemaTool:
 
 
 def _proxy_agent(agent: Agent[Any], request: RunRequest) -> Agent[Any]:
-    model = _ActivityModel(agent.name, request.run_id, str(agent.model))
+    model = _ActivityModel(request, str(agent.model))
     tools = [_proxy_tool(t, request) for t in agent.tool_map.values()]
     return replace(agent, model=model, tools=tools)
 
@@ -124,7 +125,7 @@ class KeelRun:
             await workflow.execute_activity(
                 "keel.load_history",
                 request,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                start_to_close_timeout=STORE_TIMEOUT,
                 retry_policy=_RETRY,
                 result_type=str,
             ),
@@ -150,7 +151,7 @@ class KeelRun:
         await workflow.execute_activity(
             "keel.finish",
             args=[request, encode(list(result.new_messages), list[Message]), data],
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=_RETRY,
         )
         return data
