@@ -38,3 +38,11 @@ def test_quickstart_runs_on_the_local_model(capsys: pytest.CaptureFixture[str]) 
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed and printed[-1].startswith("Usage(requests=")
+
+
+def test_server_example_answers_natively_and_as_openai(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (block,) = [b for b in BLOCKS if "create_server" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.splitlines() == ["echo: hi", "echo: hey"]

@@ -94,3 +94,17 @@ async def test_an_approval_arrives_as_a_signal(
     await runs.decide(run_id, "s1c1", True, "")
     outcome = await remote.outcome(30)
     assert outcome["output"] == "gone"
+
+
+async def test_a_retried_request_after_the_run_ended_gets_its_result_not_a_new_run(
+    worker: tuple[App, str], temporal_address: str
+) -> None:
+    _, queue = worker
+    runs = TemporalRuns(temporal_address, "default", queue, REDIS)
+    request = RunRequest(run_id=uuid.uuid4().hex, agent="mailer", input="mail bo")
+    first = await (await runs.start(request)).outcome(30)
+    again = await runs.start(request)
+    assert again.ended
+    assert [name async for name, _ in again.wire_events()] == ["run_finished"]
+    assert await again.outcome(30) == first
+    assert len(KEYS) == 1  # the tool ran once

@@ -39,7 +39,9 @@ class _Body(BaseModel):
 
 
 class MessageIn(_Body):
-    input: str = Field(min_length=1, max_length=200_000, description="The user's message.")
+    input: str = Field(
+        min_length=1, max_length=200_000, pattern=r"\S", description="The user's message."
+    )
     agent: str | None = Field(default=None, description="Which agent; default: the app's.")
     run_id: SessionId | None = Field(
         default=None, description="Idempotency: a repeat with the same id returns that run."

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from keel.worker.bus import EventBus, Subscription
 from keel.worker.wire import RunRequest
@@ -23,11 +24,19 @@ __all__ = ["RemoteRun", "TemporalRuns"]
 
 
 class RemoteRun:
-    def __init__(self, handle: WorkflowHandle[Any, Any], events: Subscription) -> None:
+    def __init__(
+        self, handle: WorkflowHandle[Any, Any], events: Subscription, *, ended: bool = False
+    ) -> None:
         self.handle = handle
         self._events = events
+        self.ended = ended
+        """The run had already finished: its result is all there is to stream."""
 
     async def wire_events(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        if self.ended:
+            await self._events.close()
+            yield "run_finished", await self.handle.result()
+            return
         async for event in self._events.events():
             yield event
 
@@ -50,13 +59,18 @@ class TemporalRuns:
     async def start(self, request: RunRequest) -> RemoteRun:
         events = await self.bus.subscribe(request.run_id)  # before the run can publish
         client = await self.client()
-        handle = await client.start_workflow(
-            KeelRun.run,
-            request,
-            id=f"keel-run-{request.run_id}",
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
+        workflow_id = f"keel-run-{request.run_id}"
+        try:
+            handle = await client.start_workflow(
+                KeelRun.run,
+                request,
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,  # running: join it
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # ended: never again
+            )
+        except WorkflowAlreadyStartedError:
+            return RemoteRun(client.get_workflow_handle(workflow_id), events, ended=True)
         return RemoteRun(handle, events)
 
     async def decide(self, run_id: str, pending_id: str, approve: bool, reason: str) -> None:

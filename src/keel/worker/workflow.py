@@ -4,7 +4,9 @@ The workflow runs Keel's own loop — the same `Runner`, middleware and limits a
 process — with the agent's model and tools swapped for proxies that call activities.
 So the loop's decisions are replayed deterministically, and everything with an effect
 (model calls, tool calls, storing the turn) happens in activities with retries and
-timeouts. A tool that requires approval suspends the loop; the workflow then waits for
+timeouts. Loading the history and storing the turn are local activities (run by the
+worker holding the workflow, retried with it: no task-queue round trip each). A tool
+that requires approval suspends the loop; the workflow then waits for
 the `decide` signal and resumes the run with the decisions.
 """
 
@@ -122,7 +124,7 @@ class KeelRun:
     @workflow.run
     async def run(self, request: RunRequest) -> dict[str, Any]:
         history = decode(
-            await workflow.execute_activity(
+            await workflow.execute_local_activity(
                 "keel.load_history",
                 request,
                 start_to_close_timeout=STORE_TIMEOUT,
@@ -148,7 +150,7 @@ class KeelRun:
         while result.status != "completed":
             result = await self._wait_and_resume(runner, result, request)
         data = result_json(result) | {"session_id": request.session_id}
-        await workflow.execute_activity(
+        await workflow.execute_local_activity(
             "keel.finish",
             args=[request, encode(list(result.new_messages), list[Message]), data],
             start_to_close_timeout=STORE_TIMEOUT,
