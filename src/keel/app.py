@@ -24,6 +24,7 @@ from keel.settings import data_dir
 if TYPE_CHECKING:
     from keel.observability.pipeline import Telemetry
     from keel.observability.store import SQLiteTraceStore
+    from keel.storage.postgres import PostgresDatabase
     from keel.storage.sqlite import SQLiteDatabase
     from keel.tickets import SQLiteTicketStore
 
@@ -36,7 +37,9 @@ DEFAULT_APP = "keel.examples.starter:app"
 class App:
     """Agents served together, with one database for their sessions and runs.
 
-    `database` defaults to `$KEEL_HOME/keel.db` (`~/.keel/keel.db`).
+    `database` defaults to `$KEEL_HOME/keel.db` (`~/.keel/keel.db`); a `postgresql://`
+    URL puts sessions and runs in PostgreSQL instead (the `postgres` extra), for many
+    processes sharing them.
     """
 
     agents: Sequence[Agent[Any]]
@@ -84,8 +87,18 @@ class App:
 
         return SQLiteDatabase(self.database_path)
 
+    @property
+    def database_url(self) -> str | None:
+        """The `postgresql://` URL when `database` is one (Postgres stores), else None."""
+        text = str(self.database) if self.database else ""
+        return text if text.startswith(("postgresql://", "postgres://")) else None
+
     @cached_property
     def session_store(self) -> SessionStore:
+        if self.database_url:
+            from keel.storage.postgres_sessions import PostgresSessionStore
+
+            return PostgresSessionStore(self._postgres)
         from keel.storage.sqlite_sessions import SQLiteSessionStore
 
         return SQLiteSessionStore(self._database)
@@ -93,6 +106,10 @@ class App:
     @cached_property
     def run_store(self) -> RunStore:
         """Durable runs, in the same database as the sessions."""
+        if self.database_url:
+            from keel.storage.postgres_runs import PostgresRunStore
+
+            return PostgresRunStore(self._postgres)
         from keel.storage.sqlite_runs import SQLiteRunStore
 
         return SQLiteRunStore(self._database)
@@ -116,6 +133,12 @@ class App:
         from keel.observability.pipeline import app_telemetry
 
         return app_telemetry(self.trace_store, self.pricing)
+
+    @cached_property
+    def _postgres(self) -> PostgresDatabase:
+        from keel.storage.postgres import PostgresDatabase
+
+        return PostgresDatabase(str(self.database_url))
 
     @cached_property
     def runner(self) -> Runner:

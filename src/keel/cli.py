@@ -13,6 +13,9 @@
     keel route "message" [--app …] [--json]
     keel handoffs [list|show|claim|reply|handback] …
 
+    keel serve [--app pkg.module:attr] [--config FILE] [--host H] [--port P]
+    keel worker --config FILE [--app pkg.module:attr]
+
 The work happens in `keel._cli`, imported by each command when it runs, so that
 `keel --version` and `keel --help` start quickly.
 """
@@ -311,6 +314,46 @@ from keel._cli.orchestration import handoffs_app, route  # noqa: E402
 
 cli.command()(route)
 cli.add_typer(handoffs_app, name="handoffs")
+
+def serve(
+    app: AppOption = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="Server settings (.toml or .yaml): app, host, port, limits, API keys, stores.",
+        ),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", metavar="HOST", help="Default: 127.0.0.1.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", metavar="PORT", help="Default: 8000.")
+    ] = None,
+) -> None:
+    """Serve the app over HTTP: Keel's API, an OpenAI-compatible /v1, docs at /docs."""
+    from keel._cli.serve import serve as run_server
+
+    run_server(app, config, host, port)
+
+
+@cli.command()
+def worker(
+    app: AppOption = None,
+    config: Annotated[
+        str,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="Settings (.toml or .yaml) with [temporal] and stores.redis_url.",
+        ),
+    ] = ...,  # pyright: ignore[reportArgumentType]
+) -> None:
+    """Run the app's agent runs as Temporal workflows; SIGTERM drains, then stops."""
+    from keel._cli.worker import work
+
+    work(app, config)
 
 
 def main() -> None:

@@ -30,7 +30,9 @@ from keel import (
 )
 from keel.runs.state import RunState
 from keel.testing import ScriptedModel, tool_call
-from tests.runs.support import REFUNDS, durable_runner, refund
+from tests.runs.support import REFUNDS, durable_runner, raw_sql, refund
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 def _desk(*replies: object) -> Agent:
@@ -152,13 +154,10 @@ async def test_malformed_stored_state_is_a_clear_error_and_nothing_changes(
     agent = _desk(tool_call("refund", {"order_id": "A1"}), "ok")
     runner = _runner(tmp_path, agent)
     first = await runner.run(agent, "refund A1")
-    db = runner.run_store.db  # type: ignore[attr-defined]
-    with db.transaction() as conn:
-        conn.execute("UPDATE runs SET state = ? WHERE id = ?", ('{"run_id": 1}', first.run_id))
+    await raw_sql(runner, "UPDATE runs SET state = ? WHERE id = ?", ('{"run_id": 1}', first.run_id))
     with pytest.raises(RunStateError, match=r"cannot read.*nothing was changed"):
         await runner.resume(first.run_id, decisions={"s1c1": Approve()})
-    with db.reading() as conn:
-        (state,) = conn.execute("SELECT state FROM runs WHERE id = ?", (first.run_id,)).fetchone()
+    [(state,)] = await raw_sql(runner, "SELECT state FROM runs WHERE id = ?", (first.run_id,))
     assert state == '{"run_id": 1}'
     assert REFUNDS == []
 
@@ -180,9 +179,7 @@ async def test_a_session_held_by_a_live_run_elsewhere_is_busy(tmp_path: Path) ->
     elsewhere = RunState(run_id="other", agent_name="desk", session_id="s")
     await runner.run_store.start(elsewhere)
     owner = f"{os.uname().nodename}:{os.getppid()}:feedbeef"  # a live process, not this one
-    db = runner.run_store.db  # type: ignore[attr-defined]
-    with db.transaction() as conn:
-        conn.execute("UPDATE runs SET owner = ?, lease_until = ?", (owner, time.time() + 60))
+    await raw_sql(runner, "UPDATE runs SET owner = ?, lease_until = ?", (owner, time.time() + 60))
     with pytest.raises(SessionBusyError, match="busy with run 'other'"):
         await runner.run(agent, "hi", session_id="s")
 
@@ -217,17 +214,17 @@ async def test_a_decision_is_single_use(tmp_path: Path) -> None:
 async def test_a_run_is_completed_only_together_with_its_stored_turn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sqlite3
-
+    from keel.storage import postgres_runs
     from keel.storage.sqlite_sessions import Turn
 
-    def broken_append(self: Turn, conn: sqlite3.Connection) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
+    def broken_append(*args: object) -> None:
+        raise OSError("disk I/O error")
 
     agent = Agent(name="desk", model=ScriptedModel(["hello"]))
     runner = _runner(tmp_path, agent)
-    monkeypatch.setattr(Turn, "append", broken_append)
-    with pytest.raises(sqlite3.OperationalError):
+    monkeypatch.setattr(Turn, "append", broken_append)  # SQLite writes turns here
+    monkeypatch.setattr(postgres_runs, "append_turn", broken_append)  # PostgreSQL here
+    with pytest.raises(OSError, match="disk I/O"):
         await runner.run(agent, "hi", run_id="r-1", session_id="s")
     state = await runner.get_run("r-1")
     assert state.status == "failed"  # never "completed" without its turn

@@ -1,4 +1,7 @@
-"""SQLite sessions: round trips, unknown ids, atomic turns, migrations, restarts."""
+"""Session stores: round trips, unknown ids, atomic turns, migrations, restarts.
+
+The behaviour tests run against SQLite and PostgreSQL (`store` is parametrized); those
+that look inside the file or another process are SQLite's own."""
 
 from __future__ import annotations
 
@@ -17,11 +20,15 @@ from keel import (
     Runner,
     SessionError,
     SessionNotFoundError,
+    SessionStore,
     SQLiteSessionStore,
     ToolCallPart,
     ToolResultPart,
 )
 from keel.storage import SQLiteDatabase
+from tests.pg import pg_database, schema_url
+
+__all__ = ["pg_database"]
 from keel.testing import ScriptedModel
 
 CONVERSATION = [
@@ -33,17 +40,26 @@ CONVERSATION = [
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteSessionStore:
+def sqlite_store(tmp_path: Path) -> SQLiteSessionStore:
     return SQLiteSessionStore(tmp_path / "sessions.db")
 
 
-async def test_round_trip_keeps_every_part_and_order(store: SQLiteSessionStore) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> SessionStore:
+    if request.param == "sqlite":
+        return SQLiteSessionStore(tmp_path / "sessions.db")
+    from keel.storage.postgres_sessions import PostgresSessionStore
+
+    return PostgresSessionStore(schema_url(request.getfixturevalue("pg_database"), str(tmp_path)))
+
+
+async def test_round_trip_keeps_every_part_and_order(store: SessionStore) -> None:
     await store.append("s1", CONVERSATION[:2])
     await store.append("s1", CONVERSATION[2:])
     assert await store.load("s1") == CONVERSATION
 
 
-async def test_unknown_session_is_a_clear_error(store: SQLiteSessionStore) -> None:
+async def test_unknown_session_is_a_clear_error(store: SessionStore) -> None:
     assert not await store.exists("nope")
     with pytest.raises(SessionNotFoundError, match="no session with id 'nope'"):
         await store.load("nope")
@@ -53,19 +69,20 @@ async def test_unknown_session_is_a_clear_error(store: SQLiteSessionStore) -> No
 
 @pytest.mark.parametrize("bad", ["", "has space", "x" * 129, "../etc", "-lead"])
 async def test_invalid_ids_are_refused_before_touching_the_database(
-    store: SQLiteSessionStore, bad: str
+    store: SessionStore, bad: str
 ) -> None:
     with pytest.raises(InvalidSessionIdError):
         await store.append(bad, CONVERSATION)
     assert await store.list_ids() == []
 
 
-async def test_non_string_id_is_refused(store: SQLiteSessionStore) -> None:
+async def test_non_string_id_is_refused(store: SessionStore) -> None:
     with pytest.raises(InvalidSessionIdError, match="must be a string"):
         await store.load(123)  # type: ignore[arg-type]
 
 
-async def test_clear_removes_messages(store: SQLiteSessionStore) -> None:
+async def test_clear_removes_messages(sqlite_store: SQLiteSessionStore) -> None:
+    store = sqlite_store
     await store.append("s1", CONVERSATION)
     await store.clear("s1")
     assert not await store.exists("s1")
@@ -73,7 +90,7 @@ async def test_clear_removes_messages(store: SQLiteSessionStore) -> None:
         assert conn.execute("SELECT count(*) FROM session_messages").fetchone() == (0,)
 
 
-async def test_list_ids_most_recent_first(store: SQLiteSessionStore) -> None:
+async def test_list_ids_most_recent_first(store: SessionStore) -> None:
     for sid in ["a", "b", "c"]:
         await store.append(sid, CONVERSATION[:1])
     await store.append("a", CONVERSATION[1:2])
@@ -81,14 +98,15 @@ async def test_list_ids_most_recent_first(store: SQLiteSessionStore) -> None:
     assert await store.list_ids(limit=2) == ["a", "c"]
 
 
-async def test_unserializable_message_writes_nothing(store: SQLiteSessionStore) -> None:
+async def test_unserializable_message_writes_nothing(store: SessionStore) -> None:
     bad = Message.assistant("", tool_calls=[ToolCallPart("t", {"x": object()}, "c")])
     with pytest.raises(Exception):  # noqa: B017 - any serialization error will do
         await store.append("s1", [Message.user("first"), bad])
     assert not await store.exists("s1")
 
 
-async def test_corrupt_rows_give_a_session_error(store: SQLiteSessionStore) -> None:
+async def test_corrupt_rows_give_a_session_error(sqlite_store: SQLiteSessionStore) -> None:
+    store = sqlite_store
     await store.append("s1", CONVERSATION[:1])
     with sqlite3.connect(store.db.path) as conn:
         conn.execute('UPDATE session_messages SET message = \'{"role": "alien"}\'')
@@ -136,7 +154,7 @@ def test_conversation_continues_across_processes(tmp_path: Path) -> None:
     assert outputs == ["seen: my name is Ana", "seen: my name is Ana | what is my name?"]
 
 
-async def test_runner_with_sqlite_store_saves_whole_turn(store: SQLiteSessionStore) -> None:
+async def test_runner_with_sqlite_store_saves_whole_turn(store: SessionStore) -> None:
     agent = Agent(name="a", model=ScriptedModel(["hi"]))
     await Runner(session_store=store).run(agent, "hello", session_id="t1")
     assert [m.role for m in await store.load("t1")] == ["user", "assistant"]

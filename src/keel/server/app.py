@@ -1,0 +1,83 @@
+"""`create_server`: the FastAPI application for one `App`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from keel import __version__
+from keel.app import App
+from keel.server import native, openai_compat
+from keel.server.auth import Authenticator
+from keel.server.config import ServerSettings
+from keel.server.docs import install_docs
+from keel.server.limits import BodyLimit
+from keel.server.problems import install_problem_handlers, problem_response
+from keel.server.state import ServerState, State
+
+__all__ = ["DRAIN_SECONDS", "create_server"]
+
+DRAIN_SECONDS = 30.0
+"""On shutdown, how long runs in flight get to finish."""
+
+
+def create_server(
+    app: App,
+    settings: ServerSettings | None = None,
+    *,
+    authenticator: Authenticator | None = None,
+) -> FastAPI:
+    """The HTTP API serving `app`; `authenticator` replaces the configured API keys."""
+    settings = settings or ServerSettings()
+    if settings.stores.database:
+        app = replace(app, database=settings.stores.database)
+    state = ServerState.build(app, settings, authenticator)
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncGenerator[None]:
+        yield
+        await state.runs.drain(DRAIN_SECONDS)  # graceful shutdown: in-flight runs finish
+
+    api = FastAPI(
+        title=settings.title,
+        version=__version__,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    api.state.keel = state
+    install_problem_handlers(api)
+    install_docs(api)
+    api.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    api.include_router(_health_router())
+    api.include_router(native.router)
+    api.include_router(openai_compat.router)
+    return api
+
+
+def _health_router() -> Any:
+    from fastapi import APIRouter
+
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def health() -> dict[str, str]:  # pyright: ignore[reportUnusedFunction]
+        """The process is up (liveness)."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def ready(state: State) -> Any:  # pyright: ignore[reportUnusedFunction]
+        """The stores answer (readiness): 503 while they do not."""
+        try:
+            await state.app.session_store.list_ids(limit=1)
+            await state.app.run_store.list_runs(limit=1)
+        except Exception as exc:
+            return problem_response(503, f"a store does not answer: {type(exc).__name__}")
+        return JSONResponse({"status": "ready", "runs_in_flight": state.runs.in_flight})
+
+    return router

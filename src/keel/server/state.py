@@ -1,0 +1,105 @@
+"""`ServerState`: what every route shares — the app, its runner, auth, admission, runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+
+from keel.agent import Agent
+from keel.app import App
+from keel.exceptions import ConfigurationError
+from keel.principal import Principal
+from keel.server.auth import AllowAnonymous, Authenticator, HashedKeys
+from keel.server.config import ServerSettings
+from keel.server.execution import InProcessRuns
+from keel.server.limits import AdmissionQueue
+from keel.server.problems import Problem
+
+if TYPE_CHECKING:
+    from keel.worker.client import TemporalRuns
+
+__all__ = ["CurrentPrincipal", "ServerState", "server_state"]
+
+
+@dataclass(kw_only=True)
+class ServerState:
+    app: App
+    settings: ServerSettings
+    authenticator: Authenticator
+    runs: InProcessRuns = field(default_factory=InProcessRuns)
+    temporal: TemporalRuns | None = None
+    """Set when runs execute on `keel worker` processes."""
+    local_queue: AdmissionQueue = field(init=False)
+    remote_queue: AdmissionQueue = field(init=False)
+
+    def __post_init__(self) -> None:
+        q = self.settings.queue
+        self.local_queue = AdmissionQueue(q.max_active_local, q.max_waiting, q.retry_after_s)
+        self.remote_queue = AdmissionQueue(q.max_active, q.max_waiting, q.retry_after_s)
+
+    @classmethod
+    def build(
+        cls, app: App, settings: ServerSettings, authenticator: Authenticator | None
+    ) -> ServerState:
+        if authenticator is None:
+            keys = settings.api_keys
+            authenticator = HashedKeys(keys) if keys else AllowAnonymous()
+        return cls(
+            app=app, settings=settings, authenticator=authenticator, temporal=_temporal(settings)
+        )
+
+    def agent(self, name: str | None) -> Agent[Any]:
+        try:
+            return self.app.agent(name)
+        except ConfigurationError as exc:
+            raise Problem(404, str(exc)) from None
+
+    def queue_for(self, agent: Agent[Any]) -> AdmissionQueue:
+        return self.local_queue if _is_local(agent) else self.remote_queue
+
+
+def _temporal(settings: ServerSettings) -> TemporalRuns | None:
+    if settings.temporal is None or settings.stores.redis_url is None:
+        return None
+    from keel.worker.client import TemporalRuns
+
+    t = settings.temporal
+    return TemporalRuns(t.address, t.namespace, t.task_queue, settings.stores.redis_url)
+
+
+def _is_local(agent: Agent[Any]) -> bool:
+    model = agent.model
+    if isinstance(model, str):
+        return model.startswith("local:")
+    return model.provider == "local"
+
+
+def server_state(request: Request) -> ServerState:
+    return request.app.state.keel
+
+
+def _key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key") or None
+
+
+async def _principal(
+    request: Request, state: Annotated[ServerState, Depends(server_state)]
+) -> Principal:
+    principal = await state.authenticator.authenticate(_key(request))
+    if principal is None:
+        raise Problem(
+            401,
+            "a valid API key is required: send it as 'Authorization: Bearer KEY'",
+            headers={"WWW-Authenticate": 'Bearer realm="keel"'},
+        )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+State = Annotated[ServerState, Depends(server_state)]
