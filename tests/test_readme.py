@@ -77,10 +77,12 @@ def test_observability_example_exports_redacted_spans_and_metrics(
         "True",
     ]
 
+
 def test_handoff_example_moves_the_run_to_billing(capsys: pytest.CaptureFixture[str]) -> None:
     (block,) = [b for b in BLOCKS if "transfer_to_billing" in b]
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     assert capsys.readouterr().out == "billing ['triage', 'billing']\n"
+
 
 def test_server_example_answers_natively_and_as_openai(
     capsys: pytest.CaptureFixture[str],

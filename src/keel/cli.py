@@ -315,6 +315,7 @@ from keel._cli.orchestration import handoffs_app, route  # noqa: E402
 cli.command()(route)
 cli.add_typer(handoffs_app, name="handoffs")
 
+
 def serve(
     app: AppOption = None,
     config: Annotated[

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GuardrailTripped",
-
     "Handoff",
     "MiddlewareDecision",
     "ModelRequestStarted",

@@ -152,7 +152,6 @@ def call_context(ctx: RunContext, call_id: str, *, approved: bool) -> RunContext
         metadata=ctx.metadata,
         approved=approved,
         emitted=ctx.emitted,
-
         runner=ctx.runner,
     )
 
