@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/loop_overhead.py
 	$(PY) benchmarks/durable_runs.py
 	$(PY) benchmarks/import_time.py
+	$(PY) benchmarks/model_gateway.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

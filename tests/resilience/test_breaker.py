@@ -104,3 +104,16 @@ def test_global_listeners_see_every_breaker() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="failure_threshold"):
         CircuitBreaker("x", failure_threshold=0)
+
+
+def test_a_released_probe_lets_another_call_probe() -> None:
+    clock = ManualClock()
+    breaker, _ = _breaker(clock)
+    for _ in range(3):
+        breaker.record_failure()
+    clock.advance(10)
+    assert breaker.allow()
+    assert not breaker.allow()
+    breaker.release()  # the probe was cancelled: no verdict
+    assert breaker.allow()
+    assert breaker.state == "half_open"

@@ -152,6 +152,13 @@ class CircuitBreaker:
             elif self._state == "closed" and self._failures >= self.failure_threshold:
                 self._open(f"{self._failures} consecutive failures, last: {reason}")
 
+    def release(self) -> None:
+        """A call that `allow` let out ended with no verdict on the endpoint (cancelled,
+        abandoned): free its half-open probe slot so that another call can probe."""
+        with self._lock:
+            if self._state == "half_open" and self._probes > 0:
+                self._probes -= 1
+
     def reset(self) -> None:
         """Back to closed with no failures counted (an operator's override)."""
         with self._lock:

@@ -256,3 +256,36 @@ def test_bad_configuration_fails_at_load_naming_the_field() -> None:
         ModelGateway("openai:gpt-4o")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="unknown model provider 'nope'"):
         ModelGateway(["nope:x"])
+
+
+async def test_a_half_open_probe_answered_with_a_request_error_closes_the_breaker(
+    openai_server: FakeLLMServer,
+) -> None:
+    clock = ManualClock()
+    model = openai_at(openai_server)
+    chain = gateway(model, ScriptedModel(["fallback"] * 3), clock=clock, attempts=1, threshold=1)
+    openai_server.script(Fault.http(500), Fault.http(400, message="bad request"))
+    await chain.request(ASK)
+    clock.advance(30)
+    with pytest.raises(BadRequestError):
+        await chain.request(ASK)  # the probe reached a live endpoint
+    assert breaker_for(model.endpoint).state == "closed"
+
+
+async def test_a_cancelled_probe_does_not_leave_the_breaker_stuck(
+    openai_server: FakeLLMServer,
+) -> None:
+    import asyncio
+
+    clock = ManualClock()
+    model = openai_at(openai_server)
+    chain = gateway(model, ScriptedModel(["fallback"] * 3), clock=clock, attempts=1, threshold=1)
+    openai_server.script(Fault.http(500), FakeReply("slow", delay=2.0), FakeReply("back"))
+    await chain.request(ASK)
+    clock.advance(30)
+    probe = asyncio.ensure_future(chain.request(ASK))
+    await asyncio.sleep(0.2)
+    probe.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+    assert (await chain.request(ASK)).message.text == "back"  # a new probe went out

@@ -216,3 +216,14 @@ async def test_at_the_end_of_the_chain_invalid_output_fails_as_before() -> None:
     )
     with pytest.raises(OutputValidationError):
         await Runner().run(agent, "approve?")
+
+
+async def test_a_streamed_run_falls_back_before_the_first_token_without_a_trace(
+    openai_server: FakeLLMServer,
+) -> None:
+    openai_server.script(
+        Fault.cut_stream(FakeReply("lost words"), after_chunks=1), FakeReply("kept words")
+    )
+    agent = Agent(name="support", model=chain(openai_server, "gpt-4o"))
+    events = [e async for e in Runner().stream(agent, "hi")]
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "kept words"

@@ -133,6 +133,8 @@ class Attempts:
         self.errors.append(error)
         if _counts_against_endpoint(error):
             breaker.record_failure(f"{type(error).__name__}: {error}")
+        else:  # the endpoint answered (a too-long prompt, a bad request): it is up
+            breaker.record_success()
         if not moves_on(error):
             raise error
         if isinstance(error, ContextLengthExceededError):
@@ -168,6 +170,8 @@ class Attempts:
         self.errors.append(error)
         if _counts_against_endpoint(error):
             breaker.record_failure(f"stream broke after text: {error}")
+        else:
+            breaker.record_success()
         note("fallback", f"{label(model)} failed mid-stream ({_kind(error)}): not retried")
         return error
 

@@ -111,6 +111,9 @@ class ModelGateway:
             except _FAILURES as error:
                 await attempts.failed(model, breaker, error)
                 continue
+            except BaseException:  # cancelled: no verdict on the endpoint
+                breaker.release()
+                raise
             attempts.succeeded(breaker)
             _answered(attempts, response)
             return response
@@ -132,6 +135,9 @@ class ModelGateway:
                     raise attempts.broke_mid_stream(model, breaker, error) from error
                 await attempts.failed(model, breaker, error)
                 continue
+            except BaseException:  # cancelled, or the client closed the stream
+                breaker.release()
+                raise
             attempts.succeeded(breaker)
             return
         response = await self._last_tier(request, attempts)
