@@ -16,8 +16,8 @@ duplicate delivery replays it rather than running the tool again.
 from __future__ import annotations
 
 import atexit
-import logging
 import contextlib
+import logging
 import threading
 import time
 import weakref
