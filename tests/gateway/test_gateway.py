@@ -117,7 +117,7 @@ async def test_ten_megabytes_of_arguments_are_refused_before_any_schema_work(
     seen = tool_result(model)
     assert seen.is_error and "over the 1,000,000-byte limit" in seen.content
     assert "10,000,0" in seen.content and CALLS == []
-    assert len(gw.store.entries()[0].entry.arguments) < 200_100  # the audit is bounded too
+    assert len(gw.store.entries()[0].entry.arguments) <= 4000  # the audit keeps a bounded cut
 
 
 async def test_an_unknown_tool_is_told_the_real_names_and_audited(tmp_path: Path) -> None:
@@ -419,3 +419,37 @@ async def test_a_call_another_live_process_is_running_is_not_run_twice(tmp_path:
     result = await gw.wrap_tool_call(ToolCall(context=ctx, call=part, tool=refund), core)  # type: ignore[arg-type]
     assert result.is_error and "being executed by another process" in result.content
     assert CALLS == []
+
+
+async def test_a_tool_that_answers_with_its_own_error_closes_a_half_open_breaker(
+    tmp_path: Path,
+) -> None:
+    from keel.resilience import breaker_for
+    from keel.tools import ToolAnnotations
+
+    clock = ManualClock()
+    execute = Execute(retries=0, breaker_threshold=2, breaker_reset=30, clock=clock)
+    gw = ToolGateway(database=tmp_path / "gw.db", execute=execute)
+    answers: list[BaseException] = [
+        ConnectionError("down"),
+        ConnectionError("down"),
+        ValueError("no such order"),
+    ]
+
+    def handler(args: dict[str, object], ctx: RunContext) -> str:
+        if answers:
+            raise answers.pop(0)
+        return "ok"
+
+    picky = SchemaTool(
+        "picky", "Picky.", {"type": "object"}, handler, annotations=ToolAnnotations(idempotent=True)
+    )
+    for _ in range(2):
+        await call_once(gw, [picky], "picky", {})
+    assert breaker_for("tool:picky").state == "open"
+    clock.advance(31)
+    _, model = await call_once(gw, [picky], "picky", {})  # the probe: the tool's own error
+    assert "ValueError: no such order" in tool_result(model).content
+    assert breaker_for("tool:picky").state == "closed"
+    _, model = await call_once(gw, [picky], "picky", {})
+    assert tool_result(model).content == "ok"

@@ -97,3 +97,26 @@ def test_killed_inside_the_call_asks_a_person_and_runs_once_more_only_if_approve
     assert len(_effects(effects)) == 1
     ledger = GatewayStore(data_dir() / "keel.db").ledger_entry(_effects(effects)[0].split()[1])
     assert ledger is not None and ledger.status == "finished"
+
+
+def test_two_processes_approving_one_call_at_once_execute_it_once(effects: Path) -> None:
+    _worker(effects, "run", "run-c")
+    approvers = [
+        subprocess.Popen(
+            [sys.executable, "-m", WORKER, "resume", "run-c", "s1c1"],
+            cwd=ROOT,
+            env=_env(effects, None),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outcomes = [(p.wait(timeout=120), *p.communicate()) for p in approvers]
+    completed = [out for code, out, _ in outcomes if code == 0]
+    refused = [err for code, _, err in outcomes if code != 0]
+    assert len(_effects(effects)) == 1
+    assert len(completed) + len(refused) == 2 and completed
+    assert json.loads(completed[0])["status"] == "completed"
+    for err in refused:  # the loser is told why, by name
+        assert "already decided" in err or "RunConflictError" in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -54,6 +55,10 @@ def _check(seen: dict[str, object]) -> None:
     assert approval.is_error and "needs a person's approval" in approval.content[0].text  # type: ignore[attr-defined]
     assert "unknown tool 'nope'" in seen["unknown"].content[0].text  # type: ignore[attr-defined]
     audit = GatewayStore(data_dir() / "keel.db")
+    for _ in range(200):  # the server writes its audit behind: poll, bounded, for it
+        if len(audit.entries()) >= 5:
+            break
+        time.sleep(0.05)
     decisions = [e.entry.decision for e in reversed(audit.entries())]
     assert decisions == ["allowed", "denied", "invalid", "approval_required", "unknown_tool"]
     assert {e.entry.user_id for e in audit.entries()} == {"mcp-host"}

@@ -1,16 +1,17 @@
 """The audit stage: turns a finished `GatewayCall` into an `AuditEntry`.
 
-Arguments and the result summary are redacted before they are written: named fields are
-replaced whole (`redact_fields`), and the rest passes `redact` — by default
-`keel.guardrails.pii.scrub`, which replaces e-mail addresses, card numbers, phone numbers
-and secrets with typed placeholders.
+Arguments and the result summary are cut to a bound and redacted before they are
+written: named fields are replaced whole (`redact_fields`) when the entry is made, and
+the text passes `redact` — by default `keel.guardrails.pii.scrub`, which replaces e-mail
+addresses, card numbers, phone numbers and secrets with typed placeholders — where it is
+written (on the writer thread, by default), so raw values never reach the database.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic_core import to_json
@@ -36,6 +37,14 @@ class Audit:
     redact_fields: frozenset[str] = field(default_factory=frozenset[str])
     redact: Callable[[str], str] | None = _scrub
     summary_chars: int = 200
+    arguments_chars: int = 4000
+    """Arguments longer than this are cut in the audit (a 10 MB payload is not copied)."""
+
+    def __post_init__(self) -> None:
+        if self.redact is _scrub:  # load the detectors now, not on the writer's first batch
+            import importlib
+
+            importlib.import_module("keel.guardrails.pii")
 
     @classmethod
     def redacting(cls, fields: Iterable[str], **kw: Any) -> Audit:
@@ -44,9 +53,7 @@ class Audit:
     def entry(self, g: GatewayCall, result: ToolResultPart | None, now: float) -> AuditEntry:
         ctx = g.context
         who = ctx.principal
-        arguments, summary = self._clean(
-            to_json(self._fields(g.call.arguments)).decode(), self._summary(result)
-        )
+        arguments = _cut(to_json(self._fields(g.call.arguments)).decode(), self.arguments_chars)
         approver = ctx.approved_by.label if ctx.approved_by is not None else None
         return AuditEntry(
             at=time.time(),
@@ -58,7 +65,7 @@ class Audit:
             call_id=g.call.call.call_id,
             tool=g.name,
             arguments=arguments,
-            result=summary,
+            result=_cut(result.content, self.summary_chars) if result is not None else "",
             is_error=result.is_error if result is not None else False,
             latency_ms=round((now - g.started) * 1000, 3),
             decision=g.decision,
@@ -71,13 +78,13 @@ class Audit:
             return arguments
         return {k: REDACTED if k in self.redact_fields else v for k, v in arguments.items()}
 
-    def _summary(self, result: ToolResultPart | None) -> str:
-        if result is None:
-            return ""
-        text = result.content
-        if len(text) > self.summary_chars:
-            text = text[: self.summary_chars - 1] + "…"
-        return text
+    def redacted(self, entry: AuditEntry) -> AuditEntry:
+        """`entry` with `redact` applied to its arguments and result: called where the
+        entry is written (by default on the writer thread, off the request path)."""
+        if self.redact is None:
+            return entry
+        arguments, summary = self._clean(entry.arguments, entry.result)
+        return replace(entry, arguments=arguments, result=summary)
 
     def _clean(self, arguments: str, summary: str) -> tuple[str, str]:
         """Both texts redacted, in one pass where the separator survives (it is not
@@ -89,3 +96,7 @@ class Audit:
             if len(parts) == 2:
                 return parts[0], parts[1]
         return self.redact(arguments), self.redact(summary)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -129,6 +129,10 @@ class Execute:
                 if attempt == tries:
                     await self._unavailable(g, _describe(exc, limit))
                 await self.clock.sleep(self.backoff.delay(attempt) or 0.0)
+            except Exception:
+                if breaker is not None:  # the tool answered, with its own error: it is up
+                    breaker.record_success()  # (and a half-open probe slot is not held)
+                raise
             else:
                 if breaker is not None:
                     breaker.record_success()

@@ -132,4 +132,4 @@ class ToolGateway(Middleware):
         finished = None
         if g.ledger_key is not None and result is not None:
             finished = LedgerResult(g.ledger_key, result.content, result.is_error)
-        self.store.settle(entry, finished)
+        self.store.settle(entry, finished, self.audit.redacted)

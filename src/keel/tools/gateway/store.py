@@ -10,7 +10,7 @@ effect (read-only tool, denial, bad arguments) costs the audit write alone.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -57,6 +57,9 @@ class AuditReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+_Settle = tuple[AuditEntry, "LedgerResult | None", Callable[[AuditEntry], AuditEntry] | None]
 
 
 class GatewayStore:
@@ -120,25 +123,32 @@ class GatewayStore:
 
     # -- settle: finish the ledger row and append the audit entry, atomically ----------
 
-    def settle(self, entry: AuditEntry, result: LedgerResult | None = None) -> None:
-        """Finish the ledger row (if any) and append the audit entry, atomically."""
+    def settle(
+        self,
+        entry: AuditEntry,
+        result: LedgerResult | None = None,
+        prepare: Callable[[AuditEntry], AuditEntry] | None = None,
+    ) -> None:
+        """Finish the ledger row (if any) and append the audit entry, atomically;
+        `prepare` (redaction) is applied to the entry just before it is written."""
         if self._writer is None:
-            self._write_batch([(entry, result)])
+            self._write_batch([(entry, result, prepare)])
             return
         if result is not None:
             self._unflushed[result.key] = result
-        self._writer.put((entry, result))
+        self._writer.put((entry, result, prepare))
 
     def flush(self) -> None:
         """Write everything settled so far (reads call it; so does process exit)."""
         if self._writer is not None:
             self._writer.flush()
 
-    def _write_batch(self, batch: Sequence[tuple[AuditEntry, LedgerResult | None]]) -> None:
+    def _write_batch(self, batch: Sequence[_Settle]) -> None:
+        ready = [(prepare(e) if prepare else e, result) for e, result, prepare in batch]
         # The same connection as claims: its lock hands over at once, where a second
         # connection would wait in SQLite's busy handler (sleeps of 1 ms and up).
         with self.db.transaction() as conn:
-            for entry, result in batch:
+            for entry, result in ready:
                 if result is not None:
                     conn.execute(
                         "UPDATE tool_ledger SET status = 'finished', content = ?, "
@@ -146,7 +156,7 @@ class GatewayStore:
                         (result.content, int(result.is_error), time.time(), result.key),
                     )
                 append(conn, entry, self.key)
-        for _, result in batch:
+        for _, result in ready:
             if result is not None:
                 self._unflushed.pop(result.key, None)
 

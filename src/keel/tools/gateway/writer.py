@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import threading
 import time
 import weakref
@@ -24,6 +25,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 __all__ = ["FLUSH_SECONDS", "WriteBehind"]
+
+log = logging.getLogger("keel.tools.gateway")
 
 FLUSH_SECONDS = 0.002
 """How long the writer waits for more work before committing a batch."""
@@ -79,7 +82,8 @@ class WriteBehind(Generic[T]):
                 batch, self._queue, self._busy = self._queue, [], True
             try:
                 self._write(batch)
-            except BaseException as exc:  # kept for the next flush to raise
+            except BaseException as exc:  # told now, and raised by the next flush
+                log.error("writing %d audit/ledger entries failed: %r", len(batch), exc)
                 self.error = exc
             finally:
                 with self._lock:
