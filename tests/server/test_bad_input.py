@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.server.conftest import Served
@@ -97,3 +99,21 @@ def test_docs_are_served_offline(served: Served) -> None:
         spec = client.get("/openapi.json").json()
     assert asset.status_code == 200
     assert "/v1/chat/completions" in spec["paths"]
+
+
+def test_a_chunked_body_past_the_limit_is_413_too(served: Served) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"input": "'
+        for _ in range(100):
+            yield b"x" * 1000
+        yield b'"}'
+
+    with served.client() as client:
+        response = client.post(
+            "/sessions/chunked/messages",
+            content=chunks(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 413
+        assert "larger than" in str(_problem(response)["detail"])
+        assert client.get("/sessions/chunked/messages").status_code == 404

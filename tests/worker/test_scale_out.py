@@ -167,6 +167,8 @@ def test_two_apis_two_workers_survive_sigkill_with_exactly_once_effects(cluster:
     assert sorted(effects) == sorted((f"run-{i}", f"note-{i}") for i in range(CONVERSATIONS))
     assert len(per_session) == CONVERSATIONS
     assert {(n, d) for _, n, d in per_session} == {(4, 4)}  # user, call, result, answer: once
+    run = httpx.get(f"{cluster.apis[0][1]}/runs/run-7", timeout=30).json()
+    assert (run["status"], run["output"]) == ("completed", "done: recorded note-7")
     survivors = [cluster.apis[0][0], cluster.workers[1]]
     for process in survivors:
         process.send_signal(signal.SIGTERM)

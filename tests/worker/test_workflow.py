@@ -90,10 +90,18 @@ async def test_an_approval_arrives_as_a_signal(
     runs = TemporalRuns(temporal_address, "default", queue, REDIS)
     run_id = uuid.uuid4().hex
     remote = await runs.start(RunRequest(run_id=run_id, agent="admin", input="delete x"))
-    await asyncio.sleep(0)  # the run suspends inside the workflow and waits
+    state = await runs.state(run_id)
+    while state is None or not state["undecided"]:  # until the run suspends in the workflow
+        await asyncio.sleep(0.05)
+        state = await runs.state(run_id)
+    assert state["status"] == "suspended"
+    assert [p["tool_name"] for p in state["pending"]] == ["delete_account"]
+    assert state["undecided"] == ["s1c1"]
     await runs.decide(run_id, "s1c1", True, "")
     outcome = await remote.outcome(30)
     assert outcome["output"] == "gone"
+    assert (await runs.state(run_id) or {})["status"] == "completed"
+    assert await runs.state("no-such-run") is None
 
 
 async def test_a_retried_request_after_the_run_ended_gets_its_result_not_a_new_run(

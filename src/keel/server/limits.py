@@ -12,6 +12,7 @@ import asyncio
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keel.server.problems import PROBLEM_JSON, Problem
@@ -19,8 +20,12 @@ from keel.server.problems import PROBLEM_JSON, Problem
 __all__ = ["AdmissionQueue", "BodyLimit"]
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised while a route reads a body past the limit; an HTTPException so that
+    FastAPI's body parsing passes it on (as a 413) instead of wrapping it as a 400."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is larger than {max_bytes} bytes")
 
 
 class BodyLimit:
@@ -45,7 +50,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -204,11 +204,24 @@ async def list_runs(
 
 @router.get("/runs/{run_id}", tags=["runs"])
 async def get_run(run_id: str, state: State, principal: CurrentPrincipal) -> dict[str, Any]:
+    if state.temporal is not None:
+        return await _remote_state(state, run_id)
     return state_json(await state.app.runner.get_run(run_id, principal=principal))
+
+
+async def _remote_state(state: ServerState, run_id: str) -> dict[str, Any]:
+    assert state.temporal is not None
+    found = await state.temporal.state(run_id)
+    if found is None:
+        raise Problem(404, f"no run with id {run_id!r}")
+    return {"run_id": run_id, **found}
 
 
 @router.get("/runs/{run_id}/pending", tags=["runs"])
 async def run_pending(run_id: str, state: State, principal: CurrentPrincipal) -> dict[str, Any]:
+    if state.temporal is not None:
+        found = await _remote_state(state, run_id)
+        return {"run_id": run_id, "pending": found["pending"], "undecided": found["undecided"]}
     stored = await state.app.runner.get_run(run_id, principal=principal)
     return {
         "run_id": run_id,

@@ -15,6 +15,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from keel.worker.bus import EventBus, Subscription
 from keel.worker.wire import RunRequest
@@ -72,6 +73,17 @@ class TemporalRuns:
         except WorkflowAlreadyStartedError:
             return RemoteRun(client.get_workflow_handle(workflow_id), events, ended=True)
         return RemoteRun(handle, events)
+
+    async def state(self, run_id: str) -> dict[str, Any] | None:
+        """The run's status and pending actions; None when no such run was started."""
+        client = await self.client()
+        handle = client.get_workflow_handle(f"keel-run-{run_id}")
+        try:
+            return await handle.query(KeelRun.state)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
 
     async def decide(self, run_id: str, pending_id: str, approve: bool, reason: str) -> None:
         client = await self.client()

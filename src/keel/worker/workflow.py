@@ -116,6 +116,12 @@ def _proxy_agent(agent: Agent[Any], request: RunRequest) -> Agent[Any]:
 class KeelRun:
     def __init__(self) -> None:
         self._decisions: dict[str, Decision] = {}
+        self._state: dict[str, Any] = {"status": "running", "pending": [], "undecided": []}
+
+    @workflow.query(name="state")
+    def state(self) -> dict[str, Any]:
+        """Status, pending actions and (once completed) the result, for `GET /runs/{id}`."""
+        return self._state
 
     @workflow.signal(name="decide")
     def decide(self, pending_id: str, approve: bool, reason: str = "") -> None:
@@ -148,8 +154,10 @@ class KeelRun:
             principal=request.principal,
         )
         while result.status != "completed":
+            self._show(result)
             result = await self._wait_and_resume(runner, result, request)
         data = result_json(result) | {"session_id": request.session_id}
+        self._state = data | {"undecided": []}
         await workflow.execute_local_activity(
             "keel.finish",
             args=[request, encode(list(result.new_messages), list[Message]), data],
@@ -157,6 +165,10 @@ class KeelRun:
             retry_policy=_RETRY,
         )
         return data
+
+    def _show(self, result: RunResult[Any]) -> None:
+        undecided = [p.id for p in result.pending if p.id not in self._decisions]
+        self._state = result_json(result) | {"undecided": undecided}
 
     async def _wait_and_resume(
         self, runner: Runner, result: RunResult[Any], request: RunRequest
