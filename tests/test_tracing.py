@@ -10,8 +10,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from keel import Agent, InMemorySessionStore, MaxStepsExceeded, RunLimits, Runner, tool
-from keel.observability import OTelSpanSink, Telemetry, Tracing
+from keel.observability import Tracing
 from keel.testing import ScriptedModel, tool_call
+from tests.tracing_support import Traced
 
 
 @tool
@@ -20,20 +21,6 @@ def lookup(order_id: str) -> str:
     if order_id == "bad":
         raise KeyError(order_id)
     return "shipped"
-
-
-class Traced:
-    """A runner whose `Tracing` exports to an in-memory exporter."""
-
-    def __init__(self, *, capture_content: bool = False, **runner: Any) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.telemetry = Telemetry([OTelSpanSink(self.exporter)])
-        tracing = Tracing(self.telemetry, capture_content=capture_content)
-        self.runner = Runner(middleware=[tracing], **runner)
-
-    def spans(self) -> tuple[ReadableSpan, ...]:
-        assert self.telemetry.flush()
-        return self.exporter.get_finished_spans()
 
 
 def by_name(spans: tuple[ReadableSpan, ...], prefix: str) -> list[ReadableSpan]:

@@ -316,6 +316,7 @@ cli.command()(route)
 cli.add_typer(handoffs_app, name="handoffs")
 
 
+@cli.command()
 def serve(
     app: AppOption = None,
     config: Annotated[

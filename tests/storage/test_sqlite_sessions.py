@@ -198,8 +198,9 @@ async def test_history_cache_is_tenant_scoped_and_returns_copies(
 
 
 async def test_a_corrupt_new_row_is_reported_after_the_history_was_cached(
-    store: SQLiteSessionStore,
+    sqlite_store: SQLiteSessionStore,
 ) -> None:
+    store = sqlite_store  # the decoded-history cache is the SQLite store's
     await store.append("s1", CONVERSATION[:1])
     await store.load("s1")
     await store.append("s1", CONVERSATION[1:2])

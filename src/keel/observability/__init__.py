@@ -4,7 +4,7 @@ feedback. `Tracing` records; `Telemetry` delivers, off the hot path, to its sink
 from keel.observability.otel import OTelSpanSink, configure_tracing
 from keel.observability.pipeline import Telemetry, TraceSink
 from keel.observability.records import RunSummary, RunTrace, SpanRecord
-from keel.observability.tracing import Tracing, span
+from keel.observability.tracing import Tracing, current_span, span
 
 __all__ = [
     "OTelSpanSink",
@@ -15,5 +15,6 @@ __all__ = [
     "TraceSink",
     "Tracing",
     "configure_tracing",
+    "current_span",
     "span",
 ]

@@ -240,6 +240,9 @@ class Tracing(Middleware):
         self.telemetry.submit(RunTrace(summary, run.spans, run.model_calls))
 
 
+_GATEWAY_KINDS = frozenset({"retry", "fallback", "breaker", "tier"})
+
+
 def _decisions(run: _Run, span: SpanRecord, call: ModelCall | ToolCall) -> None:
     """Decisions inner middleware took on the call: span events, and guardrail trips."""
     decisions = call.decisions
@@ -247,6 +250,8 @@ def _decisions(run: _Run, span: SpanRecord, call: ModelCall | ToolCall) -> None:
         return  # the common case
     found = [(d.middleware, d.kind) for d in decisions] or [(call.by, "short_circuit")]
     for middleware, kind in found:
+        if kind in _GATEWAY_KINDS:
+            continue  # the model gateway puts these on the span itself, with their details
         if kind != "transform":
             run.summary.guardrail_trips.append(middleware)
         detail = {"keel.middleware": middleware, "keel.decision": kind}
@@ -260,6 +265,20 @@ def _attach(run: _Run, span_id: int) -> Token[Context]:
     return otel_context.attach(
         otel_context.set_value(_RUN_KEY, run, trace.set_span_in_context(span))
     )
+
+
+def current_span() -> SpanRecord | None:
+    """The record of the span current in a traced run (a `chat` or `execute_tool` span, or
+    one from `span()`), so code serving that call can add attributes and events to it;
+    None outside a traced run."""
+    run = otel_context.get_value(_RUN_KEY)
+    if not isinstance(run, _Run):
+        return None
+    span_id = trace.get_current_span().get_span_context().span_id
+    for record in reversed(run.spans):  # the current span is nearly always the newest
+        if record.span_id == span_id:
+            return record
+    return None
 
 
 @contextmanager

@@ -7,9 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel
 
 from keel import (
@@ -26,10 +23,10 @@ from keel import (
 from keel.models.errors import ModelCallError
 from keel.models.gateway import LastResort, ModelGateway, RetryPolicy
 from keel.models.openai import OpenAIModel
-from keel.observability.tracing import Tracing
 from keel.resilience import Backoff, ManualClock
 from keel.testing.fake_llm import FakeLLMServer, FakeReply, Fault
 from keel.tickets import InMemoryTicketSink
+from tests.tracing_support import Traced
 
 FIXED = Backoff(base=1.0, random=lambda: 0.5)
 
@@ -68,14 +65,11 @@ async def test_retries_and_fallbacks_are_run_events(openai_server: FakeLLMServer
 async def test_the_answering_model_and_retries_are_on_the_chat_span(
     openai_server: FakeLLMServer,
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    traced = Traced()
     openai_server.script(Fault.http(429, retry_after=1), FakeReply("ok"))
     agent = Agent(name="support", model=chain(openai_server, "gpt-4o"))
-    runner = Runner(middleware=[Tracing(provider.get_tracer("test"))])
-    await runner.run(agent, "hi")
-    [span] = [s for s in exporter.get_finished_spans() if s.name.startswith("chat")]
+    await traced.runner.run(agent, "hi")
+    [span] = [s for s in traced.spans() if s.name.startswith("chat")]
     attributes: dict[str, Any] = dict(span.attributes or {})
     assert attributes["keel.gateway.answered_by"] == "openai:gpt-4o"
     assert attributes["gen_ai.response.model"] == "gpt-4o"
