@@ -292,6 +292,12 @@ from keel._cli.mcp import mcp_app  # noqa: E402
 cli.add_typer(audit_app, name="audit")
 cli.add_typer(mcp_app, name="mcp")
 
+from keel._cli.guard import guard_app  # noqa: E402
+from keel._cli.keys import keys_app  # noqa: E402
+
+cli.add_typer(guard_app, name="guard")
+cli.add_typer(keys_app, name="keys")
+
 
 def main() -> None:
     cli()
