@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from keel import Agent, Runner
-from keel.policy import PolicySet, PolicyRequest
+from keel.policy import PolicyRequest, PolicySet
 from keel.principal import Principal
 from keel.security.access import AccessDenied, PolicyGuard, RoleGrant, role_rules
 from keel.security.keys import ApiKeyStore, InvalidApiKey
