@@ -100,7 +100,8 @@ def detection() -> None:
         f.score >= 0.85 or p >= model.threshold for f, p in zip(fast, probabilities, strict=True)
     ]
     print(
-        f"\ninjection, held-out test split ({sum(labels)} attacks, {len(labels) - sum(labels)} benign)"
+        f"\ninjection, held-out test split: {sum(labels)} attacks, "
+        f"{len(labels) - sum(labels)} benign"
     )
     for name, flags in (
         ("fast tier, block at 0.85", [f.score >= 0.85 for f in fast]),

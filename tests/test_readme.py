@@ -49,3 +49,13 @@ def test_gateway_example_denies_with_the_reason_and_audits(
         "not allowed: refunds over 500 go through finance",
         "['denied'] True",
     ]
+
+
+def test_guardrails_example_blocks_redacts_and_filters(capsys: pytest.CaptureFixture[str]) -> None:
+    (block,) = [b for b in BLOCKS if "class" not in b and "Guardrails(" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.splitlines() == [
+        "Sorry, I can't help with that.",
+        "Sorry, I can't help with that. | My card [CARD] was charged twice",
+        "Mail [EMAIL] or call [PHONE]",
+    ]
