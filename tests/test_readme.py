@@ -90,3 +90,13 @@ def test_server_example_answers_natively_and_as_openai(
     (block,) = [b for b in BLOCKS if "create_server" in b]
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     assert capsys.readouterr().out.splitlines() == ["echo: hi", "echo: hey"]
+
+
+def test_guardrails_example_blocks_redacts_and_filters(capsys: pytest.CaptureFixture[str]) -> None:
+    (block,) = [b for b in BLOCKS if "class" not in b and "Guardrails(" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.splitlines() == [
+        "Sorry, I can't help with that.",
+        "Sorry, I can't help with that. | My card [CARD] was charged twice",
+        "Mail [EMAIL] or call [PHONE]",
+    ]

@@ -358,6 +358,13 @@ def worker(
     work(app, config)
 
 
+from keel._cli.guard import guard_app  # noqa: E402
+from keel._cli.keys import keys_app  # noqa: E402
+
+cli.add_typer(guard_app, name="guard")
+cli.add_typer(keys_app, name="keys")
+
+
 def main() -> None:
     cli()
 

@@ -107,3 +107,12 @@ async def test_key_rotation_re_encrypts_every_row(tmp_path: Path) -> None:
         await PiiVault(path, Encryptor([old])).values("t", "s")
     with sqlite3.connect(path) as db:
         assert b"123-45" not in repr(db.execute("SELECT * FROM pii_vault").fetchall()).encode()
+
+
+async def test_raw_pii_never_reaches_the_events_hooks_and_traces_see(vault: PiiVault) -> None:
+    model = ScriptedModel([tool_call("send_receipt", {"to": "<EMAIL_1>"}), "Done."])
+    guard = RedactPII(vault, reveal_to=["send_receipt"], restore=())
+    agent = Agent(name="a", model=model, tools=[send_receipt], middleware=[guard])
+    events = [e async for e in Runner().stream(agent, f"send it to {EMAIL}, card {CARD}")]
+    assert seen_by_tool[-1] == EMAIL  # the allowed tool got the real value
+    assert EMAIL not in repr(events) and CARD not in repr(events)

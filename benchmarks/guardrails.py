@@ -1,0 +1,176 @@
+"""Guardrails: latency per guardrail on 2,000-character messages, injection detection per
+tier on the held-out split, PII recall per kind, and parallel vs sequential input
+guardrails beside a slow model.
+
+    .venv/bin/python benchmarks/guardrails.py            # everything (~2-4 min here)
+    .venv/bin/python benchmarks/guardrails.py --quick    # fewer repetitions
+
+Latencies are wall-clock percentiles of single calls (first call, which loads the
+embedding model, excluded). Detection figures use `data/test.jsonl`, whose templates the
+classifier never saw (see `keel/guardrails/injection/data/PROVENANCE.md`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+from keel import Agent, Runner
+from keel.embeddings import default_embedder
+from keel.guardrails.base import Guardrail
+from keel.guardrails.builtin import PiiRedaction
+from keel.guardrails.filters import Commitments, OtherCustomersPII, SecretLeak, TopicGuard
+from keel.guardrails.injection import FastInjectionGuard, InjectionGuard, second_tier
+from keel.guardrails.injection.classifier import InjectionClassifier, features
+from keel.guardrails.injection.corpus import load_split
+from keel.guardrails.injection.fast import fast_score
+from keel.guardrails.middleware import Guardrails
+from keel.guardrails.pii import PII_KINDS, find_pii
+from keel.guardrails.pii.samples import samples
+from keel.models.base import ModelRequest
+from keel.testing import FunctionModel
+
+FILLER = (
+    "Hello, I ordered a blue jacket on the 3rd and the tracking page has said 'in transit' "
+    "for a week now. I contacted the courier, who told me to ask you. Could you check what "
+    "is going on and whether it can still arrive before my trip? "
+)
+
+
+def messages(n: int, seed: int = 1) -> list[str]:
+    """2,000-character messages: filler with a test-split text placed at a random point."""
+    rng = random.Random(seed)
+    texts = [str(e["text"]) for e in load_split("test")]
+    out: list[str] = []
+    for _ in range(n):
+        body = (FILLER * 12)[:2000]
+        inner = rng.choice(texts)[:400]
+        at = rng.randrange(0, 2000 - len(inner))
+        out.append((body[:at] + inner + body[at + len(inner) :])[:2000])
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def timed(fn: Callable[[str], object], texts: list[str], repeat: int) -> tuple[float, float]:
+    fn(texts[0])  # warm: loads models, compiles patterns
+    times: list[float] = []
+    for _ in range(repeat):
+        for text in texts:
+            start = time.perf_counter()
+            fn(text)
+            times.append((time.perf_counter() - start) * 1000)
+    return pct(times, 50), pct(times, 95)
+
+
+def latency(quick: bool) -> None:
+    texts = messages(30 if quick else 200)
+    topic = TopicGuard({"orders": ["where is my order", "return an item", "refund request"]})
+    rows: list[tuple[str, Callable[[str], object]]] = [
+        ("pii (scrub, all kinds)", PiiRedaction().inspect),
+        ("injection fast tier", FastInjectionGuard().inspect),
+        ("injection second tier (forced)", lambda t: second_tier(fast_score(t))),
+        ("injection both tiers (default)", InjectionGuard().inspect),
+        ("topic (local embeddings)", topic.inspect),
+        ("output: secret leak", SecretLeak().inspect),
+        ("output: other customers' PII", OtherCustomersPII().inspect),
+        ("output: commitments", Commitments().inspect),
+    ]
+    print("\nlatency on 2,000-char messages, ms      p50      p95")
+    for name, fn in rows:
+        p50, p95 = timed(fn, texts, 1 if quick else 3)
+        print(f"  {name:36} {p50:7.3f}  {p95:7.3f}")
+
+
+def detection() -> None:
+    examples = load_split("test")
+    labels = [int(str(e["label"])) for e in examples]
+    texts = [str(e["text"]) for e in examples]
+    fast = [fast_score(t) for t in texts]
+    # Both tiers exactly as InjectionGuard decides, with the embeddings done in one batch.
+    model = InjectionClassifier.load()
+    probabilities = model.probabilities(features(default_embedder(), fast))
+    verdicts = [
+        f.score >= 0.85 or p >= model.threshold for f, p in zip(fast, probabilities, strict=True)
+    ]
+    print(
+        f"\ninjection, held-out test split: {sum(labels)} attacks, "
+        f"{len(labels) - sum(labels)} benign"
+    )
+    for name, flags in (
+        ("fast tier, block at 0.85", [f.score >= 0.85 for f in fast]),
+        ("fast tier, block at 0.5", [f.score >= 0.5 for f in fast]),
+        ("fast tier, block at 0.3", [f.score >= 0.3 for f in fast]),
+        ("both tiers (default)", verdicts),
+    ):
+        tpr = sum(f for f, y in zip(flags, labels, strict=True) if y) / sum(labels)
+        fpr = sum(f for f, y in zip(flags, labels, strict=True) if not y) / (
+            len(labels) - sum(labels)
+        )
+        print(f"  {name:28} TPR {tpr:6.1%}  FPR {fpr:5.1%}")
+
+
+def pii_recall() -> None:
+    print("\nPII recall on generated samples (1,000 per kind, seed 99)")
+    for kind in PII_KINDS:
+        batch = list(samples(kind, 1000, seed=99))
+        hits = 0
+        for sample in batch:
+            start = sample.text.index(sample.value)
+            end = start + len(sample.value)
+            hits += any(
+                m.kind == kind and m.start <= start and m.end >= end for m in find_pii(sample.text)
+            )
+        print(f"  {kind:12} {hits / len(batch):7.2%}")
+
+
+async def parallel_vs_sequential(runs: int) -> None:
+    async def slow(request: ModelRequest) -> str:
+        await asyncio.sleep(0.3)  # a slow model: 300 ms to answer
+        return "Your parcel is on its way."
+
+    class SlowCheck(Guardrail):
+        """A 150 ms guardrail (a remote moderation call, a large classifier)."""
+
+        name = "slow_check"
+
+        async def check(self, text: str, ctx: object = None) -> object:  # type: ignore[override]
+            await asyncio.sleep(0.15)
+            return await InjectionGuard().check(text)
+
+    text = messages(1)[0]
+    setups = {
+        "no guardrail": [],
+        "sequential (input=)": [Guardrails(input=[SlowCheck()])],
+        "parallel (parallel=)": [Guardrails(parallel=[SlowCheck()])],
+    }
+    print("\nslow model (300 ms) + a 150 ms input guardrail, wall ms per run   p50    added")
+    base = 0.0
+    for name, middleware in setups.items():
+        agent = Agent(name="a", model=FunctionModel(slow), middleware=middleware)
+        times: list[float] = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            await Runner().run(agent, text)
+            times.append((time.perf_counter() - start) * 1000)
+        p50 = statistics.median(times)
+        base = base or p50
+        print(f"  {name:58} {p50:6.1f}  {p50 - base:+6.1f}")
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    latency(quick)
+    detection()
+    pii_recall()
+    asyncio.run(parallel_vs_sequential(5 if quick else 15))
+
+
+if __name__ == "__main__":
+    main()
