@@ -1,7 +1,7 @@
 """The support desk's router: decision latency, and accuracy on the held-out split
 beside the small local model as a zero-shot classifier.
 
-    python benchmarks/router.py [--repeat 20] [--no-model]
+    python benchmarks/router.py [--repeat 20] [--no-model] [--no-latency] [--every N]
 
 Latency: `SemanticRouter.classify` on each held-out message, `--repeat` times each, with
 the route embeddings cached (built once before timing): what is timed is embedding the
@@ -87,6 +87,7 @@ async def model_labels(held: list[Labelled]) -> tuple[dict[str, str], list[float
         start = time.perf_counter()
         label = await classify_with_model(MODEL, router, item.text)
         took.append((time.perf_counter() - start) * 1000)
+        print(f"  model: {item.label:12s} -> {label:12s} {took[-1]:8.0f} ms", flush=True)
         labels[item.text] = "out_of_scope" if label == "none" else label
     return labels, took
 
@@ -95,9 +96,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--no-model", action="store_true")
+    parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument(
+        "--every", type=int, default=1, help="accuracy on every Nth held-out message only"
+    )
     args = parser.parse_args()
-    held = load_intents("heldout")
-    report_latency(args.repeat, held)
+    held = load_intents("heldout")[:: args.every]
+    if not args.no_latency:
+        report_latency(args.repeat, held)
     router = desk_router()
     decisions = {x.text: router.classify(x.text) for x in held}
     alone = {t: d.route or "out_of_scope" for t, d in decisions.items()}
