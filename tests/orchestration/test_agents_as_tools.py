@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 from keel import Agent, Approve, Principal, Runner, tool
-from keel.observability import Tracing
 from keel.testing import ScriptedModel, tool_call
 from tests.runs.support import REFUNDS, durable_runner, refund
+from tests.tracing_support import Traced
 
 
 @tool
@@ -64,13 +60,11 @@ async def test_child_run_is_stored_under_the_parent_with_the_parents_principal(
 
 
 async def test_child_spans_nest_under_the_parents_tool_span() -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    traced = Traced()
     orders = _specialist("A1 has shipped")
     desk = _supervisor(orders, tool_call("orders", {"input": "where is A1?"}), "It shipped.")
-    await Runner(middleware=[Tracing(provider.get_tracer("t"))]).run(desk, "where is A1")
-    spans = {s.name: s for s in exporter.get_finished_spans()}
+    await traced.runner.run(desk, "where is A1")
+    spans = {s.name: s for s in traced.spans()}
     parent_run = spans["invoke_agent desk"]
     tool_span = spans["execute_tool orders"]
     child_run = spans["invoke_agent orders"]

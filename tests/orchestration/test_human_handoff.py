@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
 
 from keel import Agent, App, RunContext, tool
@@ -20,7 +19,7 @@ from keel.handoffs.human import (
     HumanQueue,
 )
 from keel.handoffs.human.triggers import all_caps, angry, asks_for_person, policy_topic, rephrasing
-from keel.observability import Tracing
+from keel.observability import Telemetry, Tracing
 from keel.testing import ScriptedModel, tool_call
 
 POLICY = EscalationPolicy()
@@ -124,7 +123,7 @@ def flaky(order_id: str) -> str:
 async def test_repeated_tool_failures_escalate_with_the_trace_id(tmp_path: Path) -> None:
     calls = [tool_call("flaky", {"order_id": "A1"}), tool_call("flaky", {"order_id": "A1"})]
     model = ScriptedModel([*calls, "never said"])
-    tracing = Tracing(TracerProvider().get_tracer("t"))
+    tracing = Tracing(Telemetry())
     app = App(
         agents=[Agent(name="desk", model=model, tools=[flaky])],
         database=tmp_path / "k.db",
