@@ -6,11 +6,9 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from keel import Agent, InMemorySessionStore, MaxStepsExceeded, RunLimits, Runner, tool
-from keel.observability import Tracing
+from keel import Agent, InMemorySessionStore, MaxStepsExceeded, RunLimits, tool
 from keel.testing import ScriptedModel, tool_call
 from tests.tracing_support import Traced
 
