@@ -50,7 +50,7 @@ def value(found: dict[str, list[Sample]], name: str, **labels: str) -> float:
 
 async def test_genai_and_keel_metrics_reach_prometheus_text() -> None:
     metrics = Metrics()
-    telemetry = Telemetry([metrics], pricing={"m1": (1e6, 1e6)})
+    telemetry = Telemetry([metrics])
     metrics.count_drops_of(telemetry)
     metrics.watch_breaker("openai", Breaker())
     runner = Runner(middleware=[Tracing(telemetry), NoRefunds()])
@@ -60,7 +60,9 @@ async def test_genai_and_keel_metrics_reach_prometheus_text() -> None:
         tool_call("look_up", {"order_id": "R"}),
         "done",
     ]
-    agent = Agent(name="desk", model=ScriptedModel(script, model_name="m1"), tools=[look_up])
+    agent = Agent(
+        name="desk", model=ScriptedModel(script, model_name="m1", cost=0.01), tools=[look_up]
+    )
     await runner.run(agent, "go")
     assert telemetry.flush()
     found = samples(metrics)

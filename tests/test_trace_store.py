@@ -24,7 +24,7 @@ def look_up(order_id: str) -> str:
 
 
 def agent(name: str, script: Sequence[Reply], limits: RunLimits | None = None) -> Agent[str]:
-    model = ScriptedModel(list(script), model_name="m1")
+    model = ScriptedModel(list(script), model_name="m1", cost=0.25)
     return Agent(name=name, model=model, tools=[look_up], limits=limits or RunLimits())
 
 
@@ -34,7 +34,7 @@ def store(tmp_path: Path) -> SQLiteTraceStore:
 
 
 async def test_runs_are_searchable_by_every_filter(store: SQLiteTraceStore) -> None:
-    telemetry = Telemetry([store], pricing={"m1": (1_000_000.0, 2_000_000.0)})
+    telemetry = Telemetry([store])
     runner = Runner(middleware=[Tracing(telemetry)])
     alice = Principal(user_id="alice", tenant_id="acme")
     desk = agent("desk", [tool_call("look_up", {"order_id": "A1"}), "shipped"])

@@ -7,7 +7,7 @@ single `Agent`. Without a path the CLI serves Keel's built-in example.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -51,10 +51,6 @@ class App:
     observe: bool = True
     """Trace every run into the app's trace store, the metrics and any OTel exporter."""
     trace_retention_days: float | None = 30
-    pricing: Mapping[str, tuple[float, float]] = field(
-        default_factory=dict[str, tuple[float, float]]
-    )
-    """Model name -> USD per million input and output tokens, for run costs."""
     _by_name: dict[str, Agent[Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -132,7 +128,7 @@ class App:
     def telemetry(self) -> Telemetry:
         from keel.observability.pipeline import app_telemetry
 
-        return app_telemetry(self.trace_store, self.pricing)
+        return app_telemetry(self.trace_store)
 
     @cached_property
     def _postgres(self) -> PostgresDatabase:

@@ -61,11 +61,7 @@ def replay_command(
             if save_test is not None:
                 recording.save(save_test)
                 print_note(err, f"test case written to {save_test}")
-            report = loop.run(
-                replay(
-                    recording, agent, model=model, instructions=instructions, pricing=target.pricing
-                )
-            )
+            report = loop.run(replay(recording, agent, model=model, instructions=instructions))
         except ReplayError as exc:
             raise CliError(str(exc), code=USAGE_ERROR) from exc
     _print(report, as_json)

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,11 +43,8 @@ class Telemetry:
         max_queue: int = 10_000,
         batch_size: int = 512,
         interval: float = 0.5,
-        pricing: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.sinks = list(sinks)
-        self.pricing = dict(pricing or {})
-        """Model name -> (USD per million input tokens, per million output tokens)."""
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.interval = interval
@@ -111,8 +108,6 @@ class Telemetry:
     def _deliver(self, batch: list[RunTrace]) -> None:
         for run in batch:
             run.finish()
-            if self.pricing:
-                run.summary.cost_usd = self._cost(run)
         for sink in self.sinks:
             try:
                 sink.write(batch)
@@ -121,13 +116,6 @@ class Telemetry:
         with self._progress:
             self._done += len(batch)
             self._progress.notify_all()
-
-    def _cost(self, run: RunTrace) -> float:
-        total = 0.0
-        for _, model, _, tokens_in, tokens_out in run.model_calls:
-            price_in, price_out = self.pricing.get(model, (0.0, 0.0))
-            total += (tokens_in * price_in + tokens_out * price_out) / 1e6
-        return total
 
     def _sink_failed(self, sink: TraceSink, error: Exception) -> None:
         self.sink_errors += 1
@@ -150,12 +138,12 @@ def default_telemetry() -> Telemetry:
     return telemetry
 
 
-def app_telemetry(store: TraceSink, pricing: Mapping[str, tuple[float, float]]) -> Telemetry:
+def app_telemetry(store: TraceSink) -> Telemetry:
     """An app's telemetry: the OTel SDK (if configured), its trace store, the metrics."""
     from keel.observability.logs import RunLogger
     from keel.observability.otel import OTelSpanSink
 
-    telemetry = Telemetry([OTelSpanSink(), store, RunLogger()], pricing=pricing)
+    telemetry = Telemetry([OTelSpanSink(), store, RunLogger()])
     metrics = _metrics()
     if metrics is not None:
         telemetry.add_sink(metrics)

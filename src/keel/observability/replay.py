@@ -218,7 +218,6 @@ async def replay(
     *,
     model: str | Model | None = None,
     instructions: str | None = None,
-    pricing: Mapping[str, tuple[float, float]] | None = None,
 ) -> ReplayReport:
     """Run `recording` again with `agent` and report what differs."""
     changed = model is not None or instructions is not None
@@ -234,11 +233,8 @@ async def replay(
     result = await runner.run(live, list(recording.input), session_id="replay")
     replayed = tuple(result.new_messages[len(recording.input) :])
     differences = _differences(recording, replayed, result.output, result.usage)
-    if changed and recording.cost_usd is not None and pricing:
-        name = live.model if isinstance(live.model, str) else live.model.name
-        price_in, price_out = pricing.get(name.partition(":")[2] or name, (0.0, 0.0))
-        usage = result.usage
-        cost = (usage.input_tokens * price_in + usage.output_tokens * price_out) / 1e6
+    if changed and recording.cost_usd is not None:
+        cost = result.usage.cost  # priced by the model layer (keel.models.profiles)
         if cost != recording.cost_usd:
             differences += (Difference("cost_usd", recording.cost_usd, cost),)
     return ReplayReport(

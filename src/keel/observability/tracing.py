@@ -180,6 +180,7 @@ class Tracing(Middleware):
         seconds = (span.end_ns - span.start_ns) / 1e9
         provider, model = attributes["gen_ai.provider.name"], attributes["gen_ai.request.model"]
         run.model_calls.append((provider, model, seconds, usage.input_tokens, usage.output_tokens))
+        run.summary.cost_usd += usage.cost  # priced by the model layer (keel.models.profiles)
 
     def _tool_returned(self, run: _Run, span: SpanRecord, result: ToolResultPart) -> None:
         name = result.tool_name

@@ -63,9 +63,13 @@ class ScriptedModel:
     Running out of replies raises AssertionError naming how many were used.
     """
 
-    def __init__(self, replies: Iterable[Reply], *, model_name: str = "scripted") -> None:
+    def __init__(
+        self, replies: Iterable[Reply], *, model_name: str = "scripted", cost: float = 0.0
+    ) -> None:
         self._replies = list(replies)
         self._model_name = model_name
+        self._cost = cost
+        """USD each answer reports, so cost accounting can be exercised in tests."""
         self.requests: list[ModelRequest] = []
 
     @property
@@ -85,7 +89,10 @@ class ScriptedModel:
             raise AssertionError(
                 f"ScriptedModel ran out of replies after {len(self.requests) - 1} request(s)"
             )
-        return to_response(self._replies.pop(0), self._model_name)
+        response = to_response(self._replies.pop(0), self._model_name)
+        if self._cost:
+            response.usage.cost = self._cost
+        return response
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
         async for event in stream_response(await self.request(request)):
