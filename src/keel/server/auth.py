@@ -1,9 +1,9 @@
 """`Authenticator`: who a request acts for, from its API key.
 
-The seam is one method. `HashedKeys` is the minimal verifier `keel serve` uses: it holds
-SHA-256 digests only and compares them in constant time. Key storage, rotation and
-revocation (`keel keys`) belong to the security layer, which plugs in its own
-authenticator here.
+The seam is one method. `HashedKeys` checks the SHA-256 digests a config file lists;
+`StoredKeys` checks the keys `keel keys create` made (`keel.security.keys.ApiKeyStore`,
+scoped, expiring, revocable at once). `default_authenticator` is what `keel serve` uses:
+both when configured, anonymous only while no key exists anywhere.
 """
 
 from __future__ import annotations
@@ -14,9 +14,18 @@ from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 from keel.principal import ANONYMOUS, Principal
+from keel.security.keys import ApiKeyStore, InvalidApiKey
 from keel.server.config import ApiKey
 
-__all__ = ["AllowAnonymous", "Authenticator", "HashedKeys", "hash_key"]
+__all__ = [
+    "AllowAnonymous",
+    "AnyOf",
+    "Authenticator",
+    "HashedKeys",
+    "StoredKeys",
+    "default_authenticator",
+    "hash_key",
+]
 
 
 @runtime_checkable
@@ -58,3 +67,46 @@ class HashedKeys:
             if hmac.compare_digest(stored, digest):
                 found = principal
         return found
+
+
+class StoredKeys:
+    """Keys from `keel keys create`: every request reads the key's row, so a revocation or
+    an expiry takes effect on the next request, in every process. With no key sent, the
+    request is anonymous only if `anonymous_when_empty` and the store holds no key."""
+
+    def __init__(self, store: ApiKeyStore, *, anonymous_when_empty: bool = True) -> None:
+        self._store = store
+        self._anonymous_when_empty = anonymous_when_empty
+
+    async def authenticate(self, key: str | None) -> Principal | None:
+        if not key:
+            if self._anonymous_when_empty and not self._store.list():
+                return ANONYMOUS
+            return None
+        try:
+            return self._store.verify(key).principal
+        except InvalidApiKey:
+            return None
+
+
+class AnyOf:
+    """The first authenticator that accepts the key decides."""
+
+    def __init__(self, *authenticators: Authenticator) -> None:
+        self._authenticators = authenticators
+
+    async def authenticate(self, key: str | None) -> Principal | None:
+        for authenticator in self._authenticators:
+            principal = await authenticator.authenticate(key)
+            if principal is not None:
+                return principal
+        return None
+
+
+def default_authenticator(configured: Iterable[ApiKey], store: ApiKeyStore | None) -> Authenticator:
+    """Configured digests and the app's key store; anonymous only while neither has a key."""
+    keys = list(configured)
+    if store is None:
+        return HashedKeys(keys) if keys else AllowAnonymous()
+    stored = StoredKeys(store, anonymous_when_empty=not keys)
+    return AnyOf(HashedKeys(keys), stored) if keys else stored

@@ -11,13 +11,14 @@ from keel.agent import Agent
 from keel.app import App
 from keel.exceptions import ConfigurationError
 from keel.principal import Principal
-from keel.server.auth import AllowAnonymous, Authenticator, HashedKeys
+from keel.server.auth import Authenticator, default_authenticator
 from keel.server.config import ServerSettings
 from keel.server.execution import InProcessRuns
 from keel.server.limits import AdmissionQueue
 from keel.server.problems import Problem
 
 if TYPE_CHECKING:
+    from keel.security.keys import ApiKeyStore
     from keel.worker.client import TemporalRuns
 
 __all__ = ["CurrentPrincipal", "ServerState", "server_state"]
@@ -44,8 +45,7 @@ class ServerState:
         cls, app: App, settings: ServerSettings, authenticator: Authenticator | None
     ) -> ServerState:
         if authenticator is None:
-            keys = settings.api_keys
-            authenticator = HashedKeys(keys) if keys else AllowAnonymous()
+            authenticator = default_authenticator(settings.api_keys, _key_store(app))
         return cls(
             app=app, settings=settings, authenticator=authenticator, temporal=_temporal(settings)
         )
@@ -58,6 +58,15 @@ class ServerState:
 
     def queue_for(self, agent: Agent[Any]) -> AdmissionQueue:
         return self.local_queue if _is_local(agent) else self.remote_queue
+
+
+def _key_store(app: App) -> ApiKeyStore | None:
+    """The app's `keel keys` store (in its SQLite database); Postgres apps have none yet."""
+    if app.database_url is not None:
+        return None
+    from keel.security.keys import ApiKeyStore
+
+    return ApiKeyStore(app.database_path)
 
 
 def _temporal(settings: ServerSettings) -> TemporalRuns | None:
