@@ -22,7 +22,9 @@ async def test_local_model_summaries_keep_ids_amounts_and_dates(tmp_path: Path) 
     db = SQLiteDatabase(tmp_path / "app.db")
     recorder = Recorder()
     window = SessionWindow(
-        max_tokens=2_000, summarizer=ModelSummarizer(), summaries=SQLiteSummaryStore(db)
+        max_tokens=2_000,
+        summarizer=ModelSummarizer(max_tokens=160),
+        summaries=SQLiteSummaryStore(db),
     )
     agent = Agent(name="support", model=FunctionModel(recorder), middleware=[window])
     runner = Runner(session_store=SQLiteSessionStore(db))
