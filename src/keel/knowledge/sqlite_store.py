@@ -125,8 +125,9 @@ class SQLiteKnowledgeStore:
         marks = ",".join("?" * len(ids))
         with self._reading() as conn:
             rows = conn.execute(
+                # `+tenant_id`: look rows up by id; an index on tenant_id would scan them all
                 "SELECT id, path, heading, ordinal, text FROM kb_chunks "
-                f"WHERE tenant_id = ? AND id IN ({marks})",
+                f"WHERE +tenant_id = ? AND id IN ({marks})",
                 (tenant_id, *ids),
             ).fetchall()
         return {int(r[0]): ChunkRow(int(r[0]), r[1], r[2], int(r[3]), r[4]) for r in rows}
