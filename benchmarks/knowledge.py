@@ -6,9 +6,9 @@ recall, and retrieval quality (hit@3, MRR) of hybrid against each retriever alon
 
 - Ingest: `--ingest` chunks of ~900 characters through `KnowledgeBase.ingest` with the
   local embedder (reading, chunking, embedding, storing): chunks/s.
-- Scale: each size is filled with synthetic chunks (sentences drawn from a vocabulary,
-  vectors near real MiniLM embeddings of 1,000 distinct texts, so neighbourhoods have the
-  structure of real text) written straight to the store — embedding 100k chunks here
+- Scale: each size is filled with synthetic chunks (sentences drawn from the test corpus,
+  vectors near real MiniLM embeddings of `--base` distinct texts, so neighbourhoods have
+  the structure of real text) written straight to the store — embedding 100k chunks here
   would take longer than the rest together. Query latency is the retrieval itself
   (full-text + vectors + fusion + fetching the chunks) with the query's vector computed
   beforehand; embedding a query costs a few ms more and is reported on its own.
@@ -29,7 +29,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from urllib.parse import quote
 
@@ -65,9 +65,9 @@ def sentences() -> list[str]:
     return [p.lstrip("# ") for p in parts]
 
 
-def synthetic(count: int, rng: random.Random) -> tuple[list[TextChunk], Vectors]:
+def synthetic(count: int, rng: random.Random, bases: int) -> tuple[list[TextChunk], Vectors]:
     pool = sentences()
-    base_texts = [" ".join(rng.sample(pool, 3)) for _ in range(1_000)]
+    base_texts = [" ".join(rng.sample(pool, 3)) for _ in range(bases)]
     base = default_embedder().embed(base_texts)
     picks = np.array([rng.randrange(len(base_texts)) for _ in range(count)])
     noise = np.random.default_rng(7).normal(0, 0.35 / np.sqrt(384), (count, 384))
@@ -79,12 +79,14 @@ def synthetic(count: int, rng: random.Random) -> tuple[list[TextChunk], Vectors]
 
 
 def fill(store: KnowledgeStore, chunks: list[TextChunk], vectors: Vectors) -> float:
+    """Seconds to store every chunk (PostgreSQL: in bulk, the HNSW index built after)."""
     start = time.perf_counter()
-    for d in range(0, len(chunks), PER_DOCUMENT):
-        store.replace_document(
-            "bench", f"doc-{d}.md", f"h{d}", chunks[d : d + PER_DOCUMENT],
-            vectors[d : d + PER_DOCUMENT],
-        )  # fmt: skip
+    with store.bulk_load() if isinstance(store, PostgresKnowledgeStore) else nullcontext():
+        for d in range(0, len(chunks), PER_DOCUMENT):
+            store.replace_document(
+                "bench", f"doc-{d}.md", f"h{d}", chunks[d : d + PER_DOCUMENT],
+                vectors[d : d + PER_DOCUMENT],
+            )  # fmt: skip
     return time.perf_counter() - start
 
 
@@ -144,10 +146,12 @@ def open_store(backend: str, where: str, size: int) -> KnowledgeStore:
     return PostgresKnowledgeStore(f"{where}&options={quote(f'-c search_path={schema},public')}")
 
 
-def scale(backends: list[str], sizes: list[int], n_queries: int, pg_uri: str | None) -> None:
+def scale(
+    backends: list[str], sizes: list[int], n_queries: int, pg_uri: str | None, bases: int
+) -> None:
     rng = random.Random(1)
     largest = max(sizes)
-    chunks, vectors = synthetic(largest, rng)
+    chunks, vectors = synthetic(largest, rng, bases)
     pool = sentences()
     queries = [" ".join(rng.sample(pool, 1))[:120] for _ in range(n_queries)]
     qvec = default_embedder().embed(queries)
@@ -235,6 +239,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ingest", type=int, default=600)
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--base", type=int, default=200, help="distinct real embeddings")
     parser.add_argument("--skip", nargs="*", default=[], help="quality, ingest or scale")
     args = parser.parse_args()
     print(machine_line())
@@ -246,9 +251,9 @@ def main() -> None:
         return
     if "postgres" in args.backends:
         with postgres() as uri:
-            scale(args.backends, args.sizes, args.queries, uri)
+            scale(args.backends, args.sizes, args.queries, uri, args.base)
     else:
-        scale(args.backends, args.sizes, args.queries, None)
+        scale(args.backends, args.sizes, args.queries, None, args.base)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import pytest
 
 from keel.exceptions import ConfigurationError
 from keel.knowledge import KnowledgeBase, KnowledgeStore, SearchMode
+from keel.knowledge.postgres_store import PostgresKnowledgeStore
 from keel.knowledge.tool import NOTHING_FOUND, format_results
 from tests.knowledge.conftest import CachedEmbedder
 
@@ -218,3 +219,18 @@ def test_pdf_pages_are_ingested_and_a_damaged_pdf_is_skipped(
     assert report.skipped[0].reason.startswith(("unreadable PDF", "empty"))
     (hit,) = kb.search("serial number for a warranty claim", k=1).hits
     assert (hit.citation.document, hit.citation.heading) == ("claims.pdf", "Page 1")
+
+
+def test_postgres_bulk_load_builds_the_vector_index_after(
+    pgvector_dsn: str, embedder: CachedEmbedder
+) -> None:
+    store = PostgresKnowledgeStore(pgvector_dsn)
+    kb = KnowledgeBase(store, embedder)
+    with store.bulk_load():
+        kb.ingest(CORPUS / "errors.md")
+    (index,) = store._all(  # pyright: ignore[reportPrivateUsage]
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'kb_chunks_hnsw'"
+    )
+    assert "hnsw" in index[0]
+    assert kb.search("E-4019", k=1, mode="vector").hits[0].citation.heading.endswith("E-4019")
+    store.close()

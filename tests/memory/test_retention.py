@@ -7,11 +7,12 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from keel import Agent, App
 from keel.cli import cli
-from keel.memory import SessionWindow, SQLiteSummaryStore
+from keel.memory import SessionWindow, SQLiteSummaryStore, retention
 from keel.memory.retention import RetentionPolicy, apply_retention, delete_user
 from keel.memory.user import UserMemory
 from keel.principal import Principal
@@ -98,3 +99,24 @@ async def test_retention_removes_old_sessions_runs_and_expired_facts(tmp_path: P
     with db.reading() as conn:
         for table in ("sessions", "session_messages", "memory_summaries", "runs"):
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+
+
+def test_other_stores_join_the_deletion_through_register_deleter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "_deleters", [])
+    db = SQLiteDatabase(tmp_path / "app.db")
+    with db.transaction() as conn:
+        conn.execute("CREATE TABLE traces (tenant_id TEXT, user_id TEXT, body TEXT)")
+        conn.execute("INSERT INTO traces VALUES ('acme', 'ann', 'hello'), ('acme', 'bob', 'hi')")
+
+    def traces(conn: sqlite3.Connection, tenant: str, user: str) -> dict[str, int]:
+        query = "DELETE FROM traces WHERE tenant_id = ? AND user_id = ?"
+        return {"traces": conn.execute(query, (tenant, user)).rowcount}
+
+    retention.register_deleter(traces)
+    retention.register_deleter(traces)  # once only
+    report = delete_user(db, Principal("ann", "acme"))
+    assert report.deleted["traces"] == 1 and report.total == 1
+    with db.reading() as conn:
+        assert conn.execute("SELECT user_id FROM traces").fetchall() == [("bob",)]

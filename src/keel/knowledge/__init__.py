@@ -16,6 +16,7 @@ from keel.knowledge.base import (
     SearchResult,
     fuse,
 )
+from keel.knowledge.postgres_store import PostgresKnowledgeStore
 from keel.knowledge.reading import Skipped
 from keel.knowledge.sqlite_store import SQLiteKnowledgeStore
 from keel.knowledge.store import KnowledgeIndexError, KnowledgeStore
@@ -29,6 +30,7 @@ __all__ = [
     "KnowledgeBase",
     "KnowledgeIndexError",
     "KnowledgeStore",
+    "PostgresKnowledgeStore",
     "SQLiteKnowledgeStore",
     "SearchMode",
     "SearchResult",

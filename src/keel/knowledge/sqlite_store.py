@@ -110,9 +110,13 @@ class SQLiteKnowledgeStore:
 
     def similarities(self, tenant_id: str, ids: Sequence[int], vector: Vectors) -> dict[int, float]:
         matrix = self._matrix(tenant_id)
-        where = {int(i): n for n, i in enumerate(matrix.ids)} if ids else {}
-        rows = [where[i] for i in ids if i in where]
-        scores = matrix.rows[rows] @ vector.ravel() if rows else np.zeros(0)
+        if not ids or not len(matrix.ids):
+            return {}
+        wanted = np.asarray(ids, dtype=np.int64)
+        at = np.searchsorted(matrix.ids, wanted)  # ids are loaded in ascending order
+        at = at[(at < len(matrix.ids))]
+        rows = at[np.isin(matrix.ids[at], wanted)]
+        scores = matrix.rows[rows] @ vector.ravel()
         return {int(matrix.ids[r]): float(s) for r, s in zip(rows, scores, strict=True)}
 
     def chunks(self, tenant_id: str, ids: Sequence[int]) -> dict[int, ChunkRow]:
@@ -121,8 +125,9 @@ class SQLiteKnowledgeStore:
         marks = ",".join("?" * len(ids))
         with self._reading() as conn:
             rows = conn.execute(
+                # `+tenant_id`: look rows up by id; an index on tenant_id would scan them all
                 "SELECT id, path, heading, ordinal, text FROM kb_chunks "
-                f"WHERE tenant_id = ? AND id IN ({marks})",
+                f"WHERE +tenant_id = ? AND id IN ({marks})",
                 (tenant_id, *ids),
             ).fetchall()
         return {int(r[0]): ChunkRow(int(r[0]), r[1], r[2], int(r[3]), r[4]) for r in rows}
