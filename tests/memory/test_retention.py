@@ -12,13 +12,17 @@ from typer.testing import CliRunner
 
 from keel import Agent, App
 from keel.cli import cli
+from keel.handoffs.human.store import HandoffItem, HumanQueue
 from keel.memory import SessionWindow, SQLiteSummaryStore, retention
 from keel.memory.retention import RetentionPolicy, apply_retention, delete_user
 from keel.memory.user import UserMemory
+from keel.observability.feedback import FeedbackStore
+from keel.observability.query import TraceQuery
 from keel.principal import Principal
 from keel.settings import data_dir
 from keel.storage import SQLiteDatabase
 from keel.testing import FunctionModel
+from keel.tickets import Ticket
 from tests.knowledge.conftest import CachedEmbedder
 from tests.memory.test_window import Recorder, ScriptedSummarizer
 
@@ -42,6 +46,22 @@ async def fill(app: App, who: Principal, secret: str) -> None:
         await app.runner.run(agent, text, session_id=f"chat-{who.user_id}", principal=who)
 
 
+async def layers_remember(app: App, who: Principal) -> None:
+    """What other layers keep of a user: traces, feedback, a ticket, a human handoff."""
+    assert app.telemetry.flush()
+    (trace, *_) = app.trace_store.search(TraceQuery(user=who.user_id))
+    db = SQLiteDatabase(app.database_path)
+    FeedbackStore(db).add(trace.run_id, thumbs="down", text=SECRET, tenant_id=who.tenant_id)
+    ticket = Ticket.for_principal("model_unavailable", SECRET, who, detail={"said": SECRET})
+    await app.ticket_store.open(ticket)
+    item = HandoffItem(
+        id="h1", session_id=f"chat-{who.user_id}", trigger="explicit", reason=SECRET,
+        summary=SECRET, transcript=[{"role": "user", "text": SECRET}],
+        tenant_id=who.tenant_id, user_id=who.user_id,
+    )  # fmt: skip
+    HumanQueue(db).open(item)
+
+
 def make_app(path: Path) -> App:
     window = SessionWindow(
         max_tokens=120,
@@ -57,11 +77,14 @@ async def test_delete_user_leaves_none_of_their_strings_in_any_table(tmp_path: P
     ann, bob = Principal("ann-7f3e", "acme"), Principal("bob-2c9a", "acme")
     await fill(app, ann, SECRET)
     await fill(app, bob, "Bob's locker code is LK-5521.")
+    await layers_remember(app, ann)
     before = every_text_in(app.database_path)
     assert "PX-778812" in before and "ann-7f3e" in before
 
     report = delete_user(app._database, ann)  # pyright: ignore[reportPrivateUsage]
     assert report.deleted["sessions"] == 1 and report.deleted["runs"] == 12
+    assert report.deleted["trace_runs"] == 12 and report.deleted["feedback"] == 1
+    assert report.deleted["tickets"] == 1 and report.deleted["human_handoffs"] == 1
     assert report.deleted["memory_facts"] == 1 and report.deleted["memory_summaries"] >= 1
 
     after = every_text_in(app.database_path)

@@ -3,10 +3,10 @@ when it is old enough.
 
 `delete_user` removes, in one transaction, every row of the app's database that belongs
 to a user of a tenant: their sessions (messages cascade) and those sessions' summaries,
-their runs (whose states hold messages), and their memory facts with their vectors.
-Knowledge-base documents belong to the tenant, not a user, and stay. Other layers with
-user data in the same database (traces, audit, tickets) add a `UserDataDeleter` with
-`register_deleter`, so one call still covers every store.
+their runs (whose states hold messages), their memory facts with their vectors, their
+traces and feedback, tickets, human handoffs and tool-ledger results. Knowledge-base
+documents belong to the tenant, not a user, and stay. A store of the app's own adds a
+`UserDataDeleter` with `register_deleter`, so one call still covers every store.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def delete_user(db: SQLiteDatabase, principal: Principal) -> DeletionReport:
         raise ConfigurationError("delete_user needs a principal with a user_id")
     tenant, user = principal.tenant_id, principal.user_id
     with db.transaction() as conn:
-        deleted = _core(conn, tenant, user)
+        deleted = _layers(conn, tenant, user)  # first: it finds the runs by their rows
+        deleted.update(_core(conn, tenant, user))
         for deleter in _deleters:
             deleted.update(deleter(conn, tenant, user))
     return DeletionReport(tenant, user, deleted)
@@ -88,6 +89,44 @@ def _core(conn: sqlite3.Connection, tenant: str, user: str) -> dict[str, int]:
             f"DELETE FROM {table} WHERE tenant_id = ? AND user_id = ?", (tenant, user)
         ).rowcount
     return counts
+
+
+def _layers(conn: sqlite3.Connection, tenant: str, user: str) -> dict[str, int]:
+    """The other layers' tables in the app database that hold a user's words: the trace
+    store and feedback, support tickets, the human handoff queue, the tool ledger's
+    results. (The audit chain keeps its entries: their arguments are PII-scrubbed and a
+    deletion would break the chain.)"""
+    who = (tenant, user)
+    runs = [r[0] for r in conn.execute(_USER_RUNS, (*who, *who)).fetchall()]
+    counts = {"feedback": 0, "tool_ledger": 0}
+    for run_id in runs:
+        counts["feedback"] += conn.execute(
+            "DELETE FROM feedback WHERE tenant_id = ? AND run_id = ?", (tenant, run_id)
+        ).rowcount
+        counts["tool_ledger"] += conn.execute(
+            "DELETE FROM tool_ledger WHERE key LIKE ? ESCAPE '\\'", (_like_prefix(run_id),)
+        ).rowcount
+    counts["human_handoff_messages"] = conn.execute(_HANDOFF_MESSAGES, who).rowcount
+    for table in ("trace_runs", "tickets", "human_handoffs"):
+        counts[table] = conn.execute(
+            f"DELETE FROM {table} WHERE tenant_id = ? AND user_id = ?", who
+        ).rowcount
+    return counts
+
+
+_USER_RUNS = (
+    "SELECT run_id FROM trace_runs WHERE tenant_id = ? AND user_id = ? "
+    "UNION SELECT id FROM runs WHERE tenant_id = ? AND user_id = ?"
+)
+_HANDOFF_MESSAGES = (
+    "DELETE FROM human_handoff_messages WHERE tenant_id = ?1 AND handoff_id IN "
+    "(SELECT id FROM human_handoffs WHERE tenant_id = ?1 AND user_id = ?2)"
+)
+
+
+def _like_prefix(run_id: str) -> str:
+    escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"
 
 
 @dataclass(frozen=True, slots=True)
