@@ -18,6 +18,7 @@ from keel.examples.support_desk import build_app
 from keel.examples.support_desk.store import desk_store
 from keel.handoffs.human import HumanQueue
 from keel.testing import ScriptedModel, tool_call
+from keel.tools.gateway import ToolGateway
 
 
 def _desk(tmp_path: Path, **models: ScriptedModel) -> App:
@@ -57,15 +58,32 @@ async def test_an_address_change_updates_the_desks_store(tmp_path: Path) -> None
 
 
 async def test_a_refund_waits_for_a_persons_approval(tmp_path: Path) -> None:
-    refund = tool_call("refund_order", {"order_id": "A1003", "reason": "faulty"})
-    billing = ScriptedModel([refund, "Refunded 249.00 to your card."])
+    refund = tool_call("refund_order", {"order_id": "A1004", "reason": "faulty"})
+    billing = ScriptedModel([refund, "Refunded 120.00 to your card."])
     app = _desk(tmp_path, billing=billing)
-    first = await app.runner.run(app.agent(), "I want a refund for order A1003", session_id="s")
+    first = await app.runner.run(app.agent(), "I want a refund for order A1004", session_id="s")
     assert first.status == "suspended" and first.agent_name == "billing"
-    assert desk_store().payment("A1003")["refunded"] == 0  # type: ignore[index]
+    assert desk_store().payment("A1004")["refunded"] == 0  # type: ignore[index]
     done = await app.runner.resume(first.run_id, decisions={first.pending[0].id: Approve()})
-    assert done.output == "Refunded 249.00 to your card."
-    assert desk_store().payment("A1003")["refunded"] == 249.0  # type: ignore[index]
+    assert done.output == "Refunded 120.00 to your card."
+    assert desk_store().payment("A1004")["refunded"] == 120.0  # type: ignore[index]
+
+
+async def test_a_refund_over_the_limit_is_refused_by_the_gateway_and_audited(
+    tmp_path: Path,
+) -> None:
+    refund = tool_call("refund_order", {"order_id": "A1003", "reason": "faulty"})
+    billing = ScriptedModel([refund, "Finance will handle that refund."])
+    app = _desk(tmp_path, billing=billing)
+    done = await app.runner.run(app.agent(), "I want a refund for order A1003", session_id="s")
+    assert done.status == "completed" and done.output == "Finance will handle that refund."
+    told = billing.requests[1].messages[-1].parts[0].content  # type: ignore[union-attr]
+    assert "refunds over 200 go through the finance team" in told
+    assert desk_store().payment("A1003")["refunded"] == 0  # type: ignore[index]
+    gateway = next(m for m in app.middleware if isinstance(m, ToolGateway))
+    gateway.store.flush()
+    assert [e.entry.decision for e in gateway.store.entries()] == ["denied"]
+    assert gateway.store.verify().ok
 
 
 async def test_two_unplaceable_turns_in_a_row_go_to_a_person(tmp_path: Path) -> None:

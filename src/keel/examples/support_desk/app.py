@@ -6,7 +6,9 @@ A semantic router sends each message to one of four specialists — orders, retu
 product, billing — without a model call when it is confident, and asks a clarifying
 question when it is not. Each specialist has a short prompt and two narrow tools over
 the desk's own SQLite store, so a 0.5B local model can carry it. Refunds wait for a
-person's approval (`keel runs approve`); frustration, explicit asks for a person, policy
+person's approval (`keel runs approve`) and every tool call passes the tool gateway
+(validated, authorized by the desk's policy, deduplicated by the ledger, audited:
+`keel audit verify`); frustration, explicit asks for a person, policy
 topics, repeated tool failures, weak retrieval and repeated low routing confidence hand
 the conversation to the human queue (`keel handoffs`).
 """
@@ -14,6 +16,7 @@ the conversation to the human queue (`keel handoffs`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +24,12 @@ from keel.agent import DEFAULT_MODEL, Agent
 from keel.app import App
 from keel.examples.support_desk import tools
 from keel.examples.support_desk.routing import CLARIFY, desk_router
+from keel.examples.support_desk.store import desk_store
 from keel.handoffs.human import HumanHandoff
 from keel.models.base import Model, ModelSettings
+from keel.policy import PolicyRequest, PolicySet, deny
 from keel.routing import Routing, SemanticRouter
+from keel.tools.gateway import ToolGateway
 
 __all__ = ["app", "build_app"]
 
@@ -70,12 +76,35 @@ def build_app(
         model_settings=settings,
     )
     router.check_agents([a.name for a in [front, *specialists]])
-    return App(
+    app = App(
         agents=[front, *specialists],
         database=database,
         description="Customer-support desk: router, four specialists, approvals, people.",
         middleware=[HumanHandoff(router=router)],
     )
+    gateway = ToolGateway(desk_policy(), database=app.database_path)  # ledger + audit beside
+    return replace(app, middleware=[*app.middleware, gateway])
+
+
+def desk_policy() -> PolicySet:
+    """The desk's rules, read by the tool gateway: big refunds are finance's, not ours."""
+    return PolicySet(
+        [
+            deny(
+                tools=["refund_order"],
+                when=_over_refund_limit,
+                reason=f"refunds over {REFUND_LIMIT:.0f} go through the finance team",
+            )
+        ]
+    )
+
+
+REFUND_LIMIT = 200.0
+
+
+def _over_refund_limit(request: PolicyRequest) -> bool:
+    order = desk_store().order(str(request.arguments.get("order_id")))
+    return order is not None and float(str(order["total"])) > REFUND_LIMIT
 
 
 app = build_app()
