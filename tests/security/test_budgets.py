@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,18 @@ from redis.asyncio import Redis
 
 from keel import Agent, Runner, tool
 from keel.exceptions import LimitExceeded
+from keel.models.base import ModelSettings
+from keel.models.profiles import PROFILES
 from keel.principal import Principal
 from keel.ratelimit import TokenBucket
-from keel.security.budgets import BudgetExceeded, BudgetLimits, RedisBudgetStore, SQLiteBudgetStore
+from keel.security.budgets import (
+    BudgetExceeded,
+    BudgetLimits,
+    RedisBudgetStore,
+    SQLiteBudgetStore,
+    budget_keys,
+    day_of,
+)
 from keel.security.middleware import CostBudget, LoopGuard, RateLimit, RateLimited, fixed_estimate
 from keel.testing import ScriptedModel, tool_call
 
@@ -117,3 +127,24 @@ async def test_a_runaway_tool_loop_is_stopped() -> None:
     with pytest.raises(LimitExceeded, match="runaway loop"):
         await Runner().run(agent, "go")
     assert len(model.requests) == 5  # 2 runs, 2 refusals told to the model, then the stop
+
+
+async def test_cost_budget_prices_by_default_from_the_model_profiles(tmp_path: Path) -> None:
+    # $1 per million tokens either way: an answer capped at 100 tokens plus a short prompt
+    # reserves ~0.0001; the scripted model reports spending 0.25 per call.
+    PROFILES.update({"test:priced": {"input_price": 1.0, "output_price": 1.0}})
+    limits = BudgetLimits(per_user=0.3)
+    store = SQLiteBudgetStore(tmp_path / "b.db", limits, clock=lambda: DAY)
+    agent = Agent(
+        name="a",
+        model=ScriptedModel(["one", "two"], model_name="priced", cost=0.25),
+        model_settings=ModelSettings(max_tokens=100),
+        middleware=[CostBudget(store)],
+    )
+    runner = Runner()
+    assert (await runner.run(agent, "hi", principal=ALICE)).output == "one"
+    ((user_key, _),) = budget_keys(ALICE, limits, day_of(lambda: DAY))
+    assert await store.spent(user_key) == pytest.approx(0.25)
+    big = replace(agent, model_settings=ModelSettings(max_tokens=100_000))  # worst case 0.1
+    with pytest.raises(BudgetExceeded):
+        await runner.run(big, "hi", principal=ALICE)

@@ -20,7 +20,7 @@ from keel.models.base import Model, ModelRequest
 from keel.models.profiles import ModelProfile, profile_for
 from keel.models.tokens import count_request_tokens
 
-__all__ = ["bound_request", "profile_of"]
+__all__ = ["bound_request", "profile_of", "worst_case_cost"]
 
 
 def profile_of(model: Model) -> ModelProfile:
@@ -28,6 +28,14 @@ def profile_of(model: Model) -> ModelProfile:
     the table's entry for its provider and name."""
     own = getattr(model, "profile", None)
     return own if isinstance(own, ModelProfile) else profile_for(model.provider, model.name)
+
+
+def worst_case_cost(model: Model, request: ModelRequest) -> float:
+    """The most `request` can cost on `model`: its prompt counted offline, no cache hits,
+    the longest answer it allows (what a budget reserves before the call)."""
+    profile = profile_of(model)
+    prompt = count_request_tokens(request, profile.encoding)
+    return profile.worst_case_cost(prompt, request.settings.max_tokens)
 
 
 def bound_request(

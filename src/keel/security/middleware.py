@@ -73,10 +73,14 @@ class CostBudget(Middleware):
         self,
         store: BudgetStore,
         *,
-        estimate: Callable[[ModelCall], float],
-        cost: Callable[[ModelResponse], float],
+        estimate: Callable[[ModelCall], float] | None = None,
+        cost: Callable[[ModelResponse], float] | None = None,
     ) -> None:
-        self.store, self.estimate, self.cost = store, estimate, cost
+        """`estimate` is what to reserve before a call (default: its worst case priced by
+        `keel.models.profiles`); `cost` what it cost (default: the usage's reported cost)."""
+        self.store = store
+        self.estimate = estimate or _worst_case
+        self.cost = cost or _reported_cost
 
     async def wrap_model_call(self, call: ModelCall, call_next: ModelHandler) -> ModelResponse:
         reservation = await self.store.reserve(call.context.principal, self.estimate(call))
@@ -87,6 +91,16 @@ class CostBudget(Middleware):
             raise
         await self.store.settle(reservation, self.cost(response))
         return response
+
+
+def _worst_case(call: ModelCall) -> float:
+    from keel.models.budget import worst_case_cost
+
+    return worst_case_cost(call.model, call.request)
+
+
+def _reported_cost(response: ModelResponse) -> float:
+    return response.usage.cost
 
 
 class LoopGuard(Middleware):
