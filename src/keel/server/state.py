@@ -61,8 +61,9 @@ class ServerState:
 
 
 def _key_store(app: App) -> ApiKeyStore | None:
-    """The app's `keel keys` store (in its SQLite database); Postgres apps have none yet."""
-    if app.database_url is not None:
+    """The app's `keel keys` store (in its SQLite database); Postgres and in-memory apps
+    have none."""
+    if app.database_url is not None or str(app.database) == ":memory:":
         return None
     from keel.security.keys import ApiKeyStore
 

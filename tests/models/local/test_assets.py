@@ -187,8 +187,8 @@ def test_model_strings_resolve_to_local_models(tmp_path: Path) -> None:
 def test_a_shared_model_finds_its_file_in_the_cache_of_when_it_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model = infer_model("local:qwen2.5-coder-0.5b")  # one object for the whole process
-    assert isinstance(model, LocalModel)
+    # A fresh object: the registry's shared one may already be loaded by an earlier test.
+    model = LocalModel.from_name("qwen2.5-coder-0.5b")
     monkeypatch.setenv("KEEL_CACHE", str(tmp_path / "elsewhere"))
     assert model.path.parent == tmp_path / "elsewhere" / "models"
 
