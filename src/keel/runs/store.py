@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import LiteralString, Protocol, runtime_checkable
 
 from keel.exceptions import (
     DecisionError,
@@ -33,6 +33,7 @@ __all__ = [
     "RunStore",
     "check_claimable",
     "check_decisions",
+    "list_runs_query",
     "save_turn",
 ]
 
@@ -129,6 +130,21 @@ def check_claimable(state: RunState, owner: str | None, lease_until: float | Non
             f"run {state.run_id!r} still waits on a decision for {waiting}; approve or "
             "reject each pending action before resuming"
         )
+
+
+def list_runs_query(
+    mark: LiteralString, tenant_id: str, status: str | None, session_id: str | None, limit: int
+) -> tuple[LiteralString, tuple[object, ...]]:
+    """The SQL (with the driver's placeholder `mark`) and parameters of `list_runs`,
+    shared by the SQL stores: a tenant's runs, optionally of one status or session,
+    newest first."""
+    sql: LiteralString = f"SELECT id, state FROM runs WHERE tenant_id = {mark}"
+    params: list[object] = [tenant_id]
+    if status is not None:
+        sql, params = f"{sql} AND status = {mark}", [*params, status]
+    if session_id is not None:
+        sql, params = f"{sql} AND session_id = {mark}", [*params, session_id]
+    return f"{sql} ORDER BY created_at DESC LIMIT {mark}", (*params, limit)
 
 
 def lease() -> tuple[str, float]:

@@ -17,7 +17,13 @@ from keel.principal import DEFAULT_TENANT
 from keel.runs.lease import owner_alive
 from keel.runs.pending import DecisionRecord, RunStatus
 from keel.runs.state import RunState, decode_state, encode_state
-from keel.runs.store import check_claimable, check_decisions, lease, save_turn
+from keel.runs.store import (
+    check_claimable,
+    check_decisions,
+    lease,
+    list_runs_query,
+    save_turn,
+)
 from keel.storage.postgres import Conn, PostgresDatabase, session_lock
 from keel.storage.postgres_sessions import PostgresSessionStore, append_turn
 from keel.storage.sqlite_sessions import Turn
@@ -109,16 +115,9 @@ class PostgresRunStore:
         session_id: str | None = None,
         limit: int = 50,
     ) -> list[RunState]:
-        sql = "SELECT id, state FROM runs WHERE tenant_id = %s"
-        params: list[object] = [tenant_id]
-        if status is not None:
-            sql, params = sql + " AND status = %s", [*params, status]
-        if session_id is not None:
-            sql, params = sql + " AND session_id = %s", [*params, session_id]
+        sql, params = list_runs_query("%s", tenant_id, status, session_id, limit)
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                sql + " ORDER BY created_at DESC LIMIT %s", (*params, limit)
-            )
+            cursor = await conn.execute(sql, params)
             rows = await cursor.fetchall()
         return [decode_state(data, run_id) for run_id, data in rows]
 

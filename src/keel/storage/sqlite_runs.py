@@ -18,7 +18,13 @@ from keel.principal import DEFAULT_TENANT
 from keel.runs.lease import owner_alive
 from keel.runs.pending import DecisionRecord, RunStatus
 from keel.runs.state import RunState, decode_state, encode_state
-from keel.runs.store import check_claimable, check_decisions, lease, save_turn
+from keel.runs.store import (
+    check_claimable,
+    check_decisions,
+    lease,
+    list_runs_query,
+    save_turn,
+)
 from keel.storage.sqlite import SQLiteDatabase
 from keel.storage.sqlite_sessions import SQLiteSessionStore, Turn
 
@@ -110,14 +116,9 @@ class SQLiteRunStore:
         session_id: str | None = None,
         limit: int = 50,
     ) -> list[RunState]:
-        sql = "SELECT id, state FROM runs WHERE tenant_id = ?"
-        params: list[object] = [tenant_id]
-        if status is not None:
-            sql, params = sql + " AND status = ?", [*params, status]
-        if session_id is not None:
-            sql, params = sql + " AND session_id = ?", [*params, session_id]
+        sql, params = list_runs_query("?", tenant_id, status, session_id, limit)
         with self.db.reading() as conn:
-            rows = conn.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*params, limit))
+            rows = conn.execute(sql, params)
             return [decode_state(data, run_id) for run_id, data in rows.fetchall()]
 
     def close(self) -> None:
