@@ -111,3 +111,17 @@ def test_app_agent_lookup_errors_name_the_choices() -> None:
         app.agent("two")
     with pytest.raises(ConfigurationError, match="at least one agent"):
         App(agents=[])
+
+
+def test_a_postgres_app_keeps_its_sqlite_stores_under_keel_home() -> None:
+    """The stores with no PostgreSQL backend yet must not land in a file named like the
+    URL in the working directory (they once did, and were committed by accident)."""
+    url = "postgresql://postgres@127.0.0.1:5432/db?options=-csearch_path%3Ds_1"
+    app = App(agents=[Agent(name="a", model="test")], database=url)
+    other = App(agents=[Agent(name="a", model="test")], database=url + "2")
+    from keel.settings import data_dir
+
+    assert app.database_path.parent == data_dir()
+    assert "postgresql" not in str(app.database_path)
+    assert app.database_path != other.database_path
+    assert App(agents=[Agent(name="a", model="test")]).database_path == data_dir() / "keel.db"

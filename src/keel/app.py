@@ -6,6 +6,7 @@ single `Agent`. Without a path the CLI serves Keel's built-in example.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,9 @@ class App:
 
     `database` defaults to `$KEEL_HOME/keel.db` (`~/.keel/keel.db`); a `postgresql://`
     URL puts sessions and runs in PostgreSQL instead (the `postgres` extra), for many
-    processes sharing them.
+    processes sharing them. Stores that have no PostgreSQL backend yet (tickets, traces,
+    API keys, the tool ledger and audit, the knowledge base) then stay in a local SQLite
+    file under `$KEEL_HOME` named after the URL (`database_path`).
     """
 
     agents: Sequence[Agent[Any]]
@@ -75,6 +78,11 @@ class App:
 
     @property
     def database_path(self) -> Path:
+        """The SQLite file of this app: `database`, or for a PostgreSQL app the local file
+        that keeps the stores PostgreSQL does not hold yet (never a path made of the URL)."""
+        if self.database_url:
+            digest = hashlib.sha256(self.database_url.encode()).hexdigest()[:16]
+            return data_dir() / f"keel-local-{digest}.db"
         return Path(self.database) if self.database else data_dir() / "keel.db"
 
     @cached_property
