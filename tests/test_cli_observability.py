@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_cli_runs import APP, keel_process
+from tests.test_cli_runs import APP, keel_process, suspend_refund
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +40,25 @@ def test_traces_lists_searches_and_shows_a_run() -> None:
     (shown,) = keel_ok("traces", "show", order)
     names = [s["name"] for s in shown["spans"]]
     assert names[0] == "invoke_agent support" and "execute_tool lookup_order" in names
+
+
+def test_traces_show_has_both_segments_of_a_run_approved_in_another_process() -> None:
+    run_id = suspend_refund()["run_id"]
+    approved = keel_process("runs", "approve", run_id, "--app", APP)
+    assert approved.returncode == 0, approved.stderr
+    first, resumed = keel_ok("traces", "show", run_id)
+    assert (first["status"], first["resumed"]) == ("suspended", False)
+    assert (resumed["status"], resumed["resumed"]) == ("completed", True)
+    assert resumed["trace_id"] == first["trace_id"]
+    first_root = first["spans"][0]
+    assert resumed["spans"][0]["links"] == [
+        {"trace_id": first["trace_id"], "span_id": first_root["span_id"]}
+    ]
+    assert "execute_tool refund" in [s["name"] for s in resumed["spans"]]
+    tree = keel_process("traces", "show", run_id, "--app", APP)
+    assert tree.returncode == 0, tree.stderr
+    assert f"resumed run {run_id}" in tree.stdout
+    assert f"follows span {first_root['span_id']}" in tree.stdout
 
 
 def test_a_bad_trace_filter_is_named_and_exits_2() -> None:

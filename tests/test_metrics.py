@@ -10,6 +10,7 @@ from keel.messages import ToolResultPart
 from keel.middleware import Middleware, ToolCall, ToolHandler
 from keel.observability import Telemetry, Tracing
 from keel.observability.metrics import Metrics
+from keel.observability.records import RunSummary, RunTrace
 from keel.testing import ScriptedModel, tool_call
 
 
@@ -73,7 +74,8 @@ async def test_genai_and_keel_metrics_reach_prometheus_text() -> None:
     assert value(found, "keel_run_steps_sum", gen_ai_agent_name="desk") == 4
     assert value(found, "keel_tool_calls_total", gen_ai_tool_name="look_up") == 3
     assert value(found, "keel_tool_errors_total", gen_ai_tool_name="look_up") == 2
-    assert value(found, "keel_guardrail_trips_total", guardrail="NoRefunds") == 1
+    decisions = "keel_middleware_decisions_total"
+    assert value(found, decisions, middleware="NoRefunds", decision="deny") == 1
     assert value(found, "keel_cost_usd_total", tenant="default") > 0
     assert value(found, "keel_breaker_state", breaker="openai") == 2
     assert value(found, "keel_telemetry_dropped_total") == 0
@@ -86,9 +88,12 @@ def test_the_grafana_dashboard_queries_only_metrics_keel_exports() -> None:
 
     dashboard = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "keel.json"
     panels = json.loads(dashboard.read_text())["panels"]
+    metrics = Metrics()
+    metrics.write([_everything()])  # every instrument gets a point: all names are exported
+    metrics.watch_breaker("openai", Breaker())
     exported = {
         family.name
-        for family in text_string_to_metric_families(Metrics().prometheus_text()[0].decode())
+        for family in text_string_to_metric_families(metrics.prometheus_text()[0].decode())
     }
     used = {
         re.sub(r"_(bucket|sum|count|total)$", "", name)
@@ -99,3 +104,28 @@ def test_the_grafana_dashboard_queries_only_metrics_keel_exports() -> None:
         )
     }
     assert used and used <= exported, used - exported
+
+
+def _everything() -> RunTrace:
+    """A run that touched every metric: model calls, tools, errors, trips, a policy
+    decision, an escalation, a pending approval."""
+    summary = RunSummary(
+        run_id="r",
+        trace_id=1,
+        agent_name="desk",
+        tenant_id="t",
+        user_id=None,
+        session_id=None,
+        parent_run_id=None,
+        model="m",
+        provider="p",
+        status="needs_attention",
+        ended_ns=1_000_000,
+        tools=["look_up"],
+        tool_errors=["look_up"],
+        guardrail_events=[("BlockWord", "input", "block")],
+        decisions=[("NoRefunds", "deny")],
+        pending=1,
+        cost_usd=0.5,
+    )
+    return RunTrace(summary, [], [("p", "m", 0.2, 10, 5)])

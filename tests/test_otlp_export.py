@@ -80,3 +80,44 @@ async def test_otlp_http_receiver_decodes_keel_spans_without_pii(receiver: Recei
     tool_attributes = {a.key: a.value.string_value for a in tool_span.attributes}
     assert "[CARD]" in tool_attributes["gen_ai.tool.call.arguments"]
     assert "[PHONE]" in tool_attributes["gen_ai.tool.call.result"]
+
+
+async def test_otlp_http_receiver_decodes_keel_metrics(receiver: Receiver) -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    from keel.observability.metrics import Metrics, configure_metrics
+
+    metrics = Metrics()
+    endpoint = f"http://127.0.0.1:{receiver.server_port}/v1/metrics"
+    configure_metrics("otlp-http", endpoint=endpoint, interval_s=3600, metrics=metrics)
+    telemetry = Telemetry([metrics])
+    call = tool_call("update_contact", {"email": EMAIL, "card": CARD})
+    model = ScriptedModel([call, "Done."], model_name="m1", cost=0.02)
+    agent = Agent(name="desk", model=model, tools=[update_contact])
+    await Runner(middleware=[Tracing(telemetry)]).run(agent, f"I am {EMAIL}")
+    assert telemetry.flush(10) and metrics.flush(10)
+    metrics.shutdown()
+
+    assert receiver.bodies, "nothing reached the receiver"
+    request = ExportMetricsServiceRequest()
+    request.ParseFromString(receiver.bodies[-1])
+    found = {
+        m.name: m for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+    }
+    usage = found["gen_ai.client.token.usage"]
+    assert usage.unit == "{token}"
+    points = {
+        next(a.value.string_value for a in p.attributes if a.key == "gen_ai.token.type"): p
+        for p in usage.histogram.data_points
+    }
+    assert set(points) == {"input", "output"} and points["input"].count == 2
+    attributes = {a.key: a.value.string_value for a in points["input"].attributes}
+    assert attributes["gen_ai.request.model"] == "m1"
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert found["gen_ai.client.operation.duration"].unit == "s"
+    (tool_calls,) = found["keel.tool.calls"].sum.data_points
+    assert tool_calls.as_int == 1
+    assert {"keel.run.duration", "keel.runs", "keel.cost.usd"} <= set(found)
+    assert EMAIL.encode() not in b"".join(receiver.bodies)

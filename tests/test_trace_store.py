@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from keel import Agent, App, MaxStepsExceeded, Principal, RunLimits, tool
+from keel.models.base import ModelRequest
 from keel.observability import Telemetry, Tracing
 from keel.observability.query import TraceFilterError, TraceQuery
 from keel.observability.store import SQLiteTraceStore, TraceNotFoundError
 from keel.run import Runner
-from keel.testing import Reply, ScriptedModel, tool_call
+from keel.testing import FunctionModel, Reply, ScriptedModel, tool_call
+from tests.test_metrics import samples, value
 
 
 @tool
@@ -146,7 +148,7 @@ async def test_a_suspended_then_resumed_run_is_two_segments_and_pending_balances
     first = await runner.run(agent, "refund A1")
     assert first.status == "suspended"
     assert telemetry.flush()
-    assert metrics.approvals_pending.labels("desk")._value.get() == 1  # pyright: ignore[reportPrivateUsage]
+    assert value(samples(metrics), "keel_approvals_pending", gen_ai_agent_name="desk") == 1
     (pending,) = first.pending
     await runner.resume(first.run_id, decisions={pending.id: Approve()})
     assert telemetry.flush()
@@ -156,7 +158,49 @@ async def test_a_suspended_then_resumed_run_is_two_segments_and_pending_balances
         ("completed", True),
     ]
     assert segments[0].summary.trace_id != 0
-    assert metrics.approvals_pending.labels("desk")._value.get() == 0  # pyright: ignore[reportPrivateUsage]
+    assert value(samples(metrics), "keel_approvals_pending", gen_ai_agent_name="desk") == 0
+
+
+async def test_a_run_resumed_by_another_app_joins_its_first_trace_and_links_to_it(
+    tmp_path: Path,
+) -> None:
+    """Two `App`s on one database stand for two processes: the second resumes the run."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from keel import Approve
+    from keel.observability import OTelSpanSink
+
+    def answer(request: ModelRequest) -> Reply:
+        done = request.messages[-1].role == "tool"
+        return "done" if done else tool_call("refund", {"order_id": "A1"})
+
+    def app() -> App:
+        desk = Agent(name="desk", model=FunctionModel(answer), tools=[refund])
+        return App(agents=[desk], database=tmp_path / "a.db")
+
+    first_app, second_app = app(), app()
+    exporter = InMemorySpanExporter()
+    second_app.telemetry.add_sink(OTelSpanSink(exporter))
+    first = await first_app.runner.run(first_app.agent(), "refund A1")
+    (pending,) = first.pending
+    await second_app.runner.resume(first.run_id, decisions={pending.id: Approve()})
+    assert first_app.telemetry.flush() and second_app.telemetry.flush()
+
+    suspended, resumed = second_app.trace_store.get(first.run_id)
+    assert resumed.summary.resumed and resumed.summary.status == "completed"
+    assert resumed.summary.trace_id == suspended.summary.trace_id  # one trace for the run
+    first_root = suspended.spans[0]
+    assert resumed.spans[0].links == [(suspended.summary.trace_id, first_root.span_id)]
+    assert second_app.trace_store.get(f"{suspended.summary.trace_id:032x}") == [
+        suspended,
+        resumed,
+    ]
+    (exported_root,) = [s for s in exporter.get_finished_spans() if s.parent is None]
+    (link,) = exported_root.links
+    assert (link.context.trace_id, link.context.span_id) == (
+        suspended.summary.trace_id,
+        first_root.span_id,
+    )
 
 
 async def test_a_streamed_run_is_traced_too(store: SQLiteTraceStore) -> None:

@@ -29,6 +29,26 @@ def test_health_and_readiness_answer_without_a_key(served: Served) -> None:
     assert ready.json()["status"] == "ready"
 
 
+def test_metrics_are_prometheus_text_read_by_prometheus_own_parser(served: Served) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with served.client() as client:
+        session = client.post("/sessions").json()["session_id"]
+        assert client.post(f"/sessions/{session}/messages", json={"input": "hi"}).is_success
+    assert served.app.telemetry.flush()
+    with served.client(key=None) as client:
+        scraped = client.get("/metrics")
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain")
+    runs = [
+        sample
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.name == "keel_runs_total" and sample.labels["gen_ai_agent_name"] == "echo"
+    ]
+    assert runs and sum(s.value for s in runs) >= 1  # the process's metrics: other tests add
+
+
 def test_a_message_runs_the_agent_and_is_stored_in_the_session(served: Served) -> None:
     with served.client() as client:
         session = client.post("/sessions").json()["session_id"]

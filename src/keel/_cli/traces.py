@@ -158,23 +158,35 @@ def _trace_json(t: Any) -> dict[str, Any]:
             "duration_ms": round(s.duration_ms, 3),
             "attributes": s.attributes,
             "error": s.error,
+            "events": [{"name": e.name, "attributes": e.attributes} for e in s.events],
+            "links": [{"trace_id": f"{t:032x}", "span_id": f"{i:016x}"} for t, i in s.links],
         }
         for s in t.spans
     ]
-    return {**_summary_json(t.summary), "spans": spans}
+    return {**_summary_json(t.summary), "resumed": t.summary.resumed, "spans": spans}
 
 
 def _tree(t: Any) -> Tree:
     s = t.summary
     head = (
-        f"run {s.run_id} · {s.agent_name} · {s.status} · {s.latency_ms:.1f} ms · "
-        f"{s.input_tokens}+{s.output_tokens} tokens · ${s.cost_usd:.6f}"
+        f"{'resumed ' if s.resumed else ''}run {s.run_id} · {s.agent_name} · {s.status} · "
+        f"{s.latency_ms:.1f} ms · {s.input_tokens}+{s.output_tokens} tokens · "
+        f"${s.cost_usd:.6f} · trace {s.trace_id:032x}"
     )
     root = Tree(head)
     nodes: dict[int, Tree] = {}
     for span in t.spans:
         parent = nodes.get(span.parent_id or -1, root)
-        nodes[span.span_id] = parent.add(_span_label(span))
+        node = nodes[span.span_id] = parent.add(_span_label(span))
+        for trace_id, span_id in span.links:
+            node.add(f"follows span {span_id:016x} of trace {trace_id:032x}")
+        for event in span.events:
+            if event.name == "keel.guardrail.tripped":
+                a = event.attributes
+                node.add(
+                    f"guardrail {a.get('keel.guardrail.name')} "
+                    f"{a.get('keel.guardrail.action')} at {a.get('keel.guardrail.stage')}"
+                )
     return root
 
 

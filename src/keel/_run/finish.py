@@ -61,6 +61,8 @@ async def drive(  # noqa: C901, PLR0912  (one generator, for the reason `run_loo
     try:
         for told in await settler.tell_all(begun.opening):
             yield told
+        if begun.refused is not None:
+            raise begun.refused
         if begun.respond is not None:
             settler.answer_for_model(begun.respond)
         else:

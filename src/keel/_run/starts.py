@@ -47,6 +47,9 @@ class Begun:
     """Set when input middleware answered in the model's place."""
     lock: asyncio.Lock | None = None
     """The session's lock, held until the run ends."""
+    refused: Exception | None = None
+    """What input middleware raised (a guardrail in raise mode): the run is told started,
+    then failed with it, so hooks see the run and what its input stage reported."""
 
     def release(self) -> None:
         self.release_lock(self.lock)
@@ -112,7 +115,11 @@ async def _begin_new(
         deps=deps,
         runner=runner,
     )
-    passed = await run.pipeline.input(run.context, messages)
+    try:
+        passed = await run.pipeline.input(run.context, messages)
+    except Exception as error:  # the refused input is not passed on: it may be what was refused
+        opening = RunStarted(run.context, (), run.model.name, run.model.provider)
+        return Begun(run, opening, lock=lock, refused=error)
     respond = passed.text if isinstance(passed, Respond) else None
     state.new_messages = messages if isinstance(passed, Respond) else passed
     if respond is None and HANDOFF_KEY in state.metadata:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from keel.exceptions import ConfigurationError, MissingExtraError
 from keel.observability.records import RunTrace, SpanRecord
@@ -69,6 +69,7 @@ def to_readable_spans(traces: Sequence[RunTrace], resource: Resource) -> list[Re
                     resource=resource,
                     attributes=record.attributes,
                     events=_events(record),
+                    links=_links(record),
                     kind=_KINDS[record.kind],
                     status=_status(record),
                     start_time=record.start_ns,
@@ -83,6 +84,10 @@ def _parent(trace_id: int, record: SpanRecord) -> SpanContext | None:
     if record.parent_id is None:
         return None
     return SpanContext(trace_id, record.parent_id, False, _SAMPLED)
+
+
+def _links(record: SpanRecord) -> list[Link]:
+    return [Link(SpanContext(t, s, False, _SAMPLED)) for t, s in record.links]
 
 
 def _status(record: SpanRecord) -> Status:

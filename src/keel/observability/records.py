@@ -37,6 +37,9 @@ class SpanRecord:
     error: str | None = None
     """The status description when the span failed."""
     events: list[SpanEvent] = field(default_factory=list[SpanEvent])
+    links: list[tuple[int, int]] = field(default_factory=list[tuple[int, int]])
+    """(trace id, span id) of spans this one follows from: a resumed run's root links
+    to the root of the segment that suspended."""
 
     @property
     def duration_ms(self) -> float:
@@ -68,6 +71,11 @@ class RunSummary:
     tools: list[str] = field(default_factory=list[str])
     tool_errors: list[str] = field(default_factory=list[str])
     guardrail_trips: list[str] = field(default_factory=list[str])
+    """The guardrails that modified or blocked text (stored; one entry per trip)."""
+    guardrail_events: list[tuple[str, str, str]] = field(default_factory=list[tuple[str, str, str]])
+    """(guardrail, stage, action) per `GuardrailTripped` while the run ran."""
+    decisions: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])
+    """(middleware, decision) per call a middleware denied, suspended or answered itself."""
     pending: int = 0
     """Actions left waiting for a person when the run stopped."""
     approvals_decided: int = 0
@@ -99,6 +107,8 @@ class RunTrace:
         s.steps = sum(1 for span in self.spans if span.kind == "CLIENT")
         s.input_tokens = sum(call[3] for call in self.model_calls)
         s.output_tokens = sum(call[4] for call in self.model_calls)
+        if s.guardrail_events:
+            s.guardrail_trips = [guardrail for guardrail, _, _ in s.guardrail_events]
         if self.spans:
             self.spans[0].attributes.update(_run_attributes(s))
 

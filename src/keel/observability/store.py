@@ -230,6 +230,7 @@ def _spans_json(spans: Sequence[SpanRecord]) -> str:
                 s.attributes,
                 s.error,
                 [[e.name, e.at_ns, e.attributes] for e in s.events],
+                [[f"{t:032x}", f"{i:016x}"] for t, i in s.links],
             ]
             for s in spans
         ],
@@ -266,17 +267,30 @@ def _summary(r: Sequence[Any]) -> RunSummary:
 
 
 def _spans(data: str) -> list[SpanRecord]:
-    return [
-        SpanRecord(
-            name=name,
-            kind=kind,
-            span_id=int(span_id, 16),
-            parent_id=None if parent is None else int(parent, 16),
-            start_ns=start,
-            attributes=attributes,
-            end_ns=end,
-            error=error,
-            events=[SpanEvent(n, at, a) for n, at, a in events],
-        )
-        for span_id, parent, name, kind, start, end, attributes, error, events in json.loads(data)
-    ]
+    return [_span(*fields) for fields in json.loads(data)]
+
+
+def _span(  # noqa: PLR0917 (one stored span's fields, in order)
+    span_id: str,
+    parent: str | None,
+    name: str,
+    kind: Any,
+    start: int,
+    end: int,
+    attributes: dict[str, Any],
+    error: str | None,
+    events: list[Any],
+    links: Sequence[Sequence[str]] = (),  # absent from spans stored before links were
+) -> SpanRecord:
+    return SpanRecord(
+        name=name,
+        kind=kind,
+        span_id=int(span_id, 16),
+        parent_id=None if parent is None else int(parent, 16),
+        start_ns=start,
+        attributes=attributes,
+        end_ns=end,
+        error=error,
+        events=[SpanEvent(n, at, a) for n, at, a in events],
+        links=[(int(t, 16), int(i, 16)) for t, i in links],
+    )

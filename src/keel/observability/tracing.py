@@ -33,6 +33,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from keel.events import (
+    GuardrailTripped,
     RunEvent,
     RunFailed,
     RunFinished,
@@ -108,6 +109,8 @@ class Tracing(Middleware):
             self._end_run(event.context.run_id, event.error, "failed")
         elif isinstance(event, RunSuspended):
             self._suspended(event)
+        elif isinstance(event, GuardrailTripped):
+            self._tripped(event)
 
     async def wrap_model_call(self, call: ModelCall, call_next: ModelHandler) -> ModelResponse:
         run = self._runs.get(call.context.run_id)
@@ -194,9 +197,13 @@ class Tracing(Middleware):
 
     def _start_run(self, event: RunStarted | RunResumed) -> None:
         ctx = event.context
-        parent = trace.get_current_span().get_span_context()
-        trace_id = parent.trace_id if parent.is_valid else _ids.getrandbits(128)
         resumed = isinstance(event, RunResumed)
+        first = _first_segment(ctx.metadata) if resumed else None
+        parent = trace.get_current_span().get_span_context()
+        if parent.is_valid:
+            trace_id = parent.trace_id
+        else:  # a resumed run stays in its first segment's trace
+            trace_id = first[0] if first is not None else _ids.getrandbits(128)
         model, provider = ("", "") if resumed else (event.model_name, event.provider)
         summary = RunSummary(
             run_id=ctx.run_id,
@@ -220,7 +227,28 @@ class Tracing(Middleware):
             summary.started_ns,
             {},  # filled by `RunTrace.finish` on the telemetry thread
         )
+        if first is not None:
+            root.links.append(first)
+        elif not resumed:  # stored with the run: a resume, in any process, links back here
+            ctx.metadata[TRACE_KEY] = f"{trace_id:032x}-{root.span_id:016x}"
         self._runs[ctx.run_id] = _Run(summary, root)
+
+    def _tripped(self, event: GuardrailTripped) -> None:
+        """An event on the run's span, and a trip for `keel.guardrail.trips` (rare: a
+        guardrail modified or blocked text, at any stage)."""
+        run = self._runs.get(event.context.run_id)
+        if run is None:
+            return
+        run.summary.guardrail_events.append((event.guardrail, event.stage, event.action))
+        attributes = {
+            "keel.guardrail.name": event.guardrail,
+            "keel.guardrail.stage": event.stage,
+            "keel.guardrail.action": event.action,
+            "keel.guardrail.score": event.score,
+            "keel.guardrail.reason": redact(event.reason),
+        }
+        at_ns = int(event.at * 1e9)
+        run.root.events.append(SpanEvent("keel.guardrail.tripped", at_ns, attributes))
 
     def _suspended(self, event: RunSuspended) -> None:
         run = self._runs.get(event.context.run_id)
@@ -241,11 +269,29 @@ class Tracing(Middleware):
         self.telemetry.submit(RunTrace(summary, run.spans, run.model_calls))
 
 
+TRACE_KEY = "keel.trace"
+"""Run metadata key: "TRACEID-SPANID" (hex, as in W3C traceparent) of the root span of a
+run's first segment, stored with the run so its resumed segments join that trace."""
+
+
+def _first_segment(metadata: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The first segment's span context, as stored with the run (None if never traced)."""
+    stored = metadata.get(TRACE_KEY)
+    if not isinstance(stored, str):
+        return None
+    trace_hex, _, span_hex = stored.partition("-")
+    try:
+        return int(trace_hex, 16), int(span_hex, 16)
+    except ValueError:  # edited by hand: the segment is simply not linked
+        return None
+
+
 _GATEWAY_KINDS = frozenset({"retry", "fallback", "breaker", "tier"})
 
 
 def _decisions(run: _Run, span: SpanRecord, call: ModelCall | ToolCall) -> None:
-    """Decisions inner middleware took on the call: span events, and guardrail trips."""
+    """Decisions inner middleware took on the call: span events, and the decisions counted
+    in `keel.middleware.decisions` (guardrails report their trips as events of their own)."""
     decisions = call.decisions
     if not decisions and call.reached:
         return  # the common case
@@ -254,7 +300,7 @@ def _decisions(run: _Run, span: SpanRecord, call: ModelCall | ToolCall) -> None:
         if kind in _GATEWAY_KINDS:
             continue  # the model gateway puts these on the span itself, with their details
         if kind != "transform":
-            run.summary.guardrail_trips.append(middleware)
+            run.summary.decisions.append((middleware, kind))
         detail = {"keel.middleware": middleware, "keel.decision": kind}
         span.events.append(SpanEvent("keel.middleware.decision", time.time_ns(), detail))
 

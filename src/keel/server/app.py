@@ -80,4 +80,18 @@ def _health_router() -> Any:
             return problem_response(503, f"a store does not answer: {type(exc).__name__}")
         return JSONResponse({"status": "ready", "runs_in_flight": state.runs.in_flight})
 
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Any:  # pyright: ignore[reportUnusedFunction]
+        """The process's OpenTelemetry metrics in Prometheus text (for a scraper)."""
+        from fastapi.responses import Response
+
+        from keel.exceptions import MissingExtraError
+        from keel.observability.metrics import prometheus_text
+
+        try:
+            body, content_type = prometheus_text()
+        except MissingExtraError as exc:
+            return problem_response(503, str(exc))
+        return Response(body, media_type=content_type)
+
     return router
