@@ -8,11 +8,13 @@ tracing of the same turn.
 1. Per-turn overhead: the `loop_overhead.py` turn (2 model steps + 1 tool call, no
    session) with observability off; on (Keel's `Tracing` into a `Telemetry` whose worker
    exports every span to an OpenTelemetry exporter, writes the SQLite trace store and
-   records the metrics); and, for scale, the same spans made as OpenTelemetry SDK spans
-   on the hot path (how Keel traced before). The exporter is the same counting no-op
-   `SpanExporter` everywhere. Rounds interleave; wall p50 and process CPU p50 (all
+   records the OpenTelemetry metrics); and, for scale, the same spans made as
+   OpenTelemetry SDK spans on the hot path (how Keel traced before). The exporter is
+   the same counting no-op `SpanExporter` everywhere. Rounds interleave; wall p50 and process CPU p50 (all
    threads, so the telemetry worker's share counts) are reported, and "added" is the
    difference to off within this run.
+1b. The telemetry thread's work per sink: the turns' recorded runs written again into
+   each sink alone (span export, trace store, metrics), thread CPU per run.
 2. Trace search: `--search-runs` synthetic runs (2 spans each) in a SQLite trace store;
    each filter of `TraceQuery` timed `--queries` times (limit 50), p50 and p95.
 3. Peer: PydanticAI's built-in OpenTelemetry instrumentation on the same turn, exporting
@@ -189,6 +191,46 @@ def print_overhead(result: Overhead) -> None:
     print("storing and metrics (timed up to a flush of everything; median of the rounds)")
 
 
+# -- 1b. the telemetry thread's work, per sink ---------------------------------------
+
+
+class Collected:
+    """A sink that keeps the finished runs, to replay them into each real sink."""
+
+    def __init__(self) -> None:
+        self.traces: list[RunTrace] = []
+
+    def write(self, traces: Sequence[RunTrace]) -> None:
+        self.traces.extend(traces)
+
+
+async def collect_turns(runs: int) -> list[RunTrace]:
+    collected = Collected()
+    telemetry = Telemetry([collected])
+    runner, agent = Runner(middleware=[Tracing(telemetry)]), make_agent()
+    for _ in range(runs):
+        await runner.run(agent, PROMPT)
+    telemetry.flush(30)
+    return collected.traces
+
+
+def sink_costs(traces: list[RunTrace], tmp: Path) -> list[list[str]]:
+    """Thread CPU per run for each sink, fed the recorded turns in batches of 512."""
+    sinks: dict[str, Any] = {
+        "OTel spans -> exporter (counting no-op)": OTelSpanSink(CountingExporter()),
+        "SQLite trace store": SQLiteTraceStore(tmp / "sinks.db"),
+        "OpenTelemetry metrics (SDK, Prometheus reader)": Metrics(),
+    }
+    rows: list[list[str]] = []
+    for label, sink in sinks.items():
+        cpu = time.thread_time()
+        for first in range(0, len(traces), 512):
+            sink.write(traces[first : first + 512])
+        per_run = (time.thread_time() - cpu) / len(traces) * 1e6
+        rows.append([label, f"{len(traces):,}", f"{per_run:,.1f}"])
+    return rows
+
+
 # -- 2. trace search -------------------------------------------------------------------
 
 TOOLS = ("lookup_order", "refund", "search_kb", "send_email", "escalate", "rare_tool")
@@ -331,6 +373,9 @@ def main() -> None:
         pooled = asyncio.run(overhead(args, Path(tmp)))
         print(f"\n1. per-turn overhead ({args.rounds} interleaved rounds)\n")
         print_overhead(pooled)
+        print("\n1b. the telemetry thread's CPU per run, by sink (the turn's recorded runs)\n")
+        traces = asyncio.run(collect_turns(min(args.runs, 4000)))
+        print_table(["sink", "runs", "thread CPU µs/run"], sink_costs(traces, Path(tmp)))
         store = SQLiteTraceStore(Path(tmp) / "search.db")
         took = fill(store, args.search_runs)
         print(
