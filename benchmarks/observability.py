@@ -9,10 +9,10 @@ tracing of the same turn.
    session) with observability off; on (Keel's `Tracing` into a `Telemetry` whose worker
    exports every span to an OpenTelemetry exporter, writes the SQLite trace store and
    records the OpenTelemetry metrics); and, for scale, the same spans made as
-   OpenTelemetry SDK spans on the hot path (how Keel traced before). The exporter is
-   the same counting no-op `SpanExporter` everywhere. Rounds interleave; wall p50 and process CPU p50 (all
-   threads, so the telemetry worker's share counts) are reported, and "added" is the
-   difference to off within this run.
+   OpenTelemetry SDK spans on the hot path (how Keel traced before). The exporter is the
+   same counting no-op `SpanExporter` everywhere. Rounds interleave; wall p50 and
+   process CPU p50 (all threads, so the telemetry worker's share counts) are reported,
+   and "added" is the difference to off within this run.
 1b. The telemetry thread's work per sink: the turns' recorded runs written again into
    each sink alone (span export, trace store, metrics), thread CPU per run.
 2. Trace search: `--search-runs` synthetic runs (2 spans each) in a SQLite trace store;
