@@ -11,6 +11,7 @@ from keel.middleware import Middleware, ToolCall, ToolHandler
 from keel.observability import Telemetry, Tracing
 from keel.observability.metrics import Metrics
 from keel.observability.records import RunSummary, RunTrace
+from keel.resilience.breaker import breaker_for
 from keel.testing import ScriptedModel, tool_call
 
 
@@ -54,6 +55,7 @@ async def test_genai_and_keel_metrics_reach_prometheus_text() -> None:
     telemetry = Telemetry([metrics])
     metrics.count_drops_of(telemetry)
     metrics.watch_breaker("openai", Breaker())
+    breaker_for("shared:endpoint")  # the gateway's shared breakers are reported unasked
     runner = Runner(middleware=[Tracing(telemetry), NoRefunds()])
     script = [
         tool_call("look_up", {"order_id": "A1"}),
@@ -78,6 +80,7 @@ async def test_genai_and_keel_metrics_reach_prometheus_text() -> None:
     assert value(found, decisions, middleware="NoRefunds", decision="deny") == 1
     assert value(found, "keel_cost_usd_total", tenant="default") > 0
     assert value(found, "keel_breaker_state", breaker="openai") == 2
+    assert value(found, "keel_breaker_state", breaker="shared:endpoint") == 0
     assert value(found, "keel_telemetry_dropped_total") == 0
 
 

@@ -61,7 +61,8 @@ class Metrics:
         self._pushers = list(export_to)
         self._added: list[MetricReader] = []
         self.breakers: dict[str, Any] = {}
-        """name -> circuit breaker (anything with a `state` of closed/half_open/open)."""
+        """name -> circuit breaker (anything with a `state` of closed/half_open/open), beside
+        the process-wide ones the model gateway shares (`breaker_for`), always reported."""
         self._telemetries: list[Telemetry] = []
         self._instruments(self.provider.get_meter("keel"))
 
@@ -169,7 +170,9 @@ class Metrics:
     def _breaker_states(self, _options: CallbackOptions) -> Iterable[Observation]:
         from opentelemetry.metrics import Observation
 
-        for name, breaker in list(self.breakers.items()):
+        from keel.resilience.breaker import shared_breakers
+
+        for name, breaker in [*shared_breakers().items(), *self.breakers.items()]:
             state = str(getattr(breaker, "state", "closed")).lower().rsplit(".", 1)[-1]
             yield Observation(_BREAKER_STATES.get(state, 0), {"breaker": name})
 

@@ -33,6 +33,7 @@ __all__ = [
     "breaker_for",
     "on_breaker_transition",
     "reset_breakers",
+    "shared_breakers",
 ]
 
 BreakerState = Literal["closed", "open", "half_open"]
@@ -218,6 +219,11 @@ def on_breaker_transition(listener: BreakerListener) -> Callable[[], None]:
     unsubscribe function."""
     _global_listeners.append(listener)
     return lambda: _global_listeners.remove(listener)
+
+
+def shared_breakers() -> dict[str, CircuitBreaker]:
+    """The process-wide breakers `breaker_for` made, by key (a copy: metrics read it)."""
+    return dict(_breakers)
 
 
 def reset_breakers() -> None:
