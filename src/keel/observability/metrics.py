@@ -67,31 +67,29 @@ class Metrics:
         self._instruments(self.provider.get_meter("keel"))
 
     def _instruments(self, meter: Any) -> None:
-        histogram, counter = meter.create_histogram, meter.create_counter
+        counter = meter.create_counter
+
+        def histogram(name: str, unit: str, description: str, buckets: Sequence[float]) -> Any:
+            return meter.create_histogram(
+                name,
+                unit=unit,
+                description=description,
+                explicit_bucket_boundaries_advisory=buckets,
+            )
+
         self.token_usage = histogram(
             "gen_ai.client.token.usage",
-            unit="{token}",
-            description="Number of input and output tokens used",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+            "{token}",
+            "Number of input and output tokens used",
+            TOKEN_BUCKETS,
         )
         self.operation_duration = histogram(
-            "gen_ai.client.operation.duration",
-            unit="s",
-            description="GenAI operation duration",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+            "gen_ai.client.operation.duration", "s", "GenAI operation duration", DURATION_BUCKETS
         )
         self.run_duration = histogram(
-            "keel.run.duration",
-            unit="s",
-            description="Run latency (one segment of a resumed run)",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+            "keel.run.duration", "s", "Run latency (one segment of a resumed run)", DURATION_BUCKETS
         )
-        self.run_steps = histogram(
-            "keel.run.steps",
-            unit="{step}",
-            description="Model steps per run",
-            explicit_bucket_boundaries_advisory=STEP_BUCKETS,
-        )
+        self.run_steps = histogram("keel.run.steps", "{step}", "Model steps per run", STEP_BUCKETS)
         self.counters = {
             "runs": counter("keel.runs", unit="{run}", description="Runs by agent and status"),
             "tools": counter("keel.tool.calls", unit="{call}", description="Tool calls"),
