@@ -81,8 +81,10 @@ def _health_router() -> Any:
         return JSONResponse({"status": "ready", "runs_in_flight": state.runs.in_flight})
 
     @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Any:  # pyright: ignore[reportUnusedFunction]
-        """The process's OpenTelemetry metrics in Prometheus text (for a scraper)."""
+    def metrics() -> Any:  # pyright: ignore[reportUnusedFunction]
+        """The process's OpenTelemetry metrics in Prometheus text (for a scraper). Not
+        `async`: FastAPI runs it on its thread pool, so a scrape's collection (every
+        series, under the SDK's locks) never holds up the event loop's runs."""
         from fastapi.responses import Response
 
         from keel.exceptions import MissingExtraError
