@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -57,10 +58,8 @@ class TermIndex:
         counts: list[float] = []
         lengths: list[int] = []
         for position, (heading, text) in enumerate(chunks):
-            tally: dict[str, float] = {}
             head, body = words(heading), words(text)
-            for word in body:
-                tally[word] = tally.get(word, 0.0) + 1.0
+            tally: dict[str, float] = dict(Counter(body))
             for word in head:
                 tally[word] = tally.get(word, 0.0) + HEADING_WEIGHT
             terms.extend(vocabulary.setdefault(w, len(vocabulary)) for w in tally)
@@ -107,5 +106,5 @@ class TermIndex:
         if not k:
             return []
         top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[np.lexsort((top, -scores[top]))]  # ties: the earlier chunk first
         return [(int(p), float(scores[p])) for p in top]
