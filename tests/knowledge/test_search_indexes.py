@@ -76,3 +76,29 @@ def test_a_write_from_another_store_is_seen_by_the_next_search(tmp_path: Path) -
     first.replace_document("t", "b.md", "h2", later, embedder.embed([later[0].text]))
     assert len(second.text_search("t", ["silicone"], 5)) == 1
     assert first.delete_document("t", "b.md") and second.text_search("t", ["silicone"], 5) == []
+
+
+def test_indexes_updated_after_writes_equal_indexes_built_afresh(tmp_path: Path) -> None:
+    """After a write the store reads and tokenizes only the new chunks; what it then
+    answers must be what a store loading everything answers."""
+    embedder = HashEmbedder(dimensions=32)
+    chunks = corpus_chunks()
+    store = SQLiteKnowledgeStore(SQLiteDatabase(tmp_path / "kb.db"))
+
+    def put(name: str, part: list[TextChunk]) -> None:
+        vectors = embedder.embed([c.text for c in part])
+        store.replace_document("t", name, name + str(len(part)), part, vectors)
+
+    for n in range(4):
+        put(f"doc{n}.md", chunks[n * 10 : n * 10 + 10])
+    queries = [words(q) for q in QUERIES]
+    store.text_search("t", queries[0], 5)  # cached now
+    assert store.delete_document("t", "doc1.md")
+    put("doc2.md", chunks[40:45])  # replaced: old chunks deleted, new ones added
+    put("doc9.md", chunks[45:60])
+    fresh = SQLiteKnowledgeStore(SQLiteDatabase(tmp_path / "kb.db"))
+    for terms, vector in zip(queries, embedder.embed(QUERIES), strict=True):
+        updated, built = store.text_search("t", terms, 8), fresh.text_search("t", terms, 8)
+        assert [i for i, _ in updated] == [i for i, _ in built]
+        assert [s for _, s in updated] == pytest.approx([s for _, s in built], rel=1e-6)
+        assert store.vector_search("t", vector, 8) == fresh.vector_search("t", vector, 8)

@@ -35,6 +35,9 @@ COARSE_POOL = 100
 """Candidates taken from the int8 scan and re-scored in float32."""
 
 
+_Row = tuple[int, str, str, bytes]
+
+
 @dataclass(slots=True)
 class _Tenant:
     """One tenant's search state; row i of `rows` and position i of `terms` is `ids[i]`."""
@@ -188,12 +191,7 @@ class SQLiteKnowledgeStore:
             cached = self._tenants.get(tenant_id)
             if cached is not None and cached.generation == generation:
                 return cached
-            rows = conn.execute(
-                "SELECT id, heading, text, embedding FROM kb_chunks WHERE tenant_id = ? "
-                "ORDER BY id",
-                (tenant_id,),
-            ).fetchall()
-        tenant = _load(generation, rows)
+            tenant = _refresh(conn, tenant_id, generation, cached)
         self._tenants[tenant_id] = tenant
         return tenant
 
@@ -208,19 +206,61 @@ class SQLiteKnowledgeStore:
             ) from exc
 
 
-def _load(generation: int, rows: list[tuple[int, str, str, bytes]]) -> _Tenant:
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    blob = b"".join(r[3] for r in rows)
-    width = len(rows[0][3]) // 4 if rows else 0
-    if len(blob) != 4 * width * len(rows) or any(len(r[3]) != 4 * width for r in rows):
+def _refresh(
+    conn: sqlite3.Connection, tenant_id: str, generation: int, cached: _Tenant | None
+) -> _Tenant:
+    """The tenant's state at `generation`. With a cached older one, only chunks added
+    since are read and tokenized (new rows get ids above every surviving one) and deleted
+    ones are dropped; if the result does not match the table, everything is reloaded."""
+    if cached is None or not len(cached.ids):
+        return _load(generation, _rows(conn, tenant_id, after=-1))
+    ids = np.fromiter(
+        (r[0] for r in conn.execute(
+            "SELECT id FROM kb_chunks WHERE tenant_id = ? ORDER BY id", (tenant_id,)
+        )),
+        dtype=np.int64,
+    )  # fmt: skip
+    keep = np.isin(cached.ids, ids)
+    last = int(cached.ids[keep][-1]) if keep.any() else -1
+    tenant = _load(generation, _rows(conn, tenant_id, after=last), cached, keep)
+    if np.array_equal(tenant.ids, ids):
+        return tenant
+    return _load(generation, _rows(conn, tenant_id, after=-1))  # written meanwhile
+
+
+def _rows(conn: sqlite3.Connection, tenant_id: str, *, after: int) -> list[_Row]:
+    return conn.execute(
+        "SELECT id, heading, text, embedding FROM kb_chunks WHERE tenant_id = ? AND id > ? "
+        "ORDER BY id",
+        (tenant_id, after),
+    ).fetchall()
+
+
+def _load(
+    generation: int,
+    rows: list[_Row],
+    base: _Tenant | None = None,
+    keep: npt.NDArray[np.bool_] | None = None,
+) -> _Tenant:
+    """`rows` after `base`'s rows where `keep` is True (all of `rows` without a base)."""
+    width = base.rows.shape[1] if base is not None else len(rows[0][3]) // 4 if rows else 0
+    if any(len(r[3]) != 4 * width for r in rows):
         raise KnowledgeIndexError(
             "stored vectors are damaged (they differ in size); "
             "`keel kb rebuild` removes the damaged documents so the next ingest redoes them"
         )
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    blob = b"".join(r[3] for r in rows)
     vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), width)
-    scale = 127.0 / max(float(np.abs(vectors).max()) if rows else 1.0, 1e-9)
+    texts = ((r[1], r[2]) for r in rows)
+    if base is None or keep is None:
+        terms = TermIndex.build(texts)
+    else:
+        ids = np.concatenate([base.ids[keep], ids])
+        vectors = np.concatenate([base.rows[keep], vectors])
+        terms = base.terms.extended(keep, texts)
+    scale = 127.0 / max(float(np.abs(vectors).max()) if len(ids) else 1.0, 1e-9)
     coarse = np.round(vectors * scale).astype(np.int8)
-    terms = TermIndex.build((r[1], r[2]) for r in rows)
     return _Tenant(generation, ids, vectors, terms, coarse, scale)
 
 
