@@ -102,3 +102,30 @@ def test_indexes_updated_after_writes_equal_indexes_built_afresh(tmp_path: Path)
         assert [i for i, _ in updated] == [i for i, _ in built]
         assert [s for _, s in updated] == pytest.approx([s for _, s in built], rel=1e-6)
         assert store.vector_search("t", vector, 8) == fresh.vector_search("t", vector, 8)
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+def test_the_old_full_text_table_is_removed_even_when_damaged(
+    tmp_path: Path, damaged: bool
+) -> None:
+    """Migration 0080 drops `kb_fts`, which an older Keel wrote; a damaged one (what the
+    old `keel kb rebuild` repaired) must not make the database fail to open."""
+    SQLiteDatabase(tmp_path / "kb.db").close()
+    with sqlite3.connect(tmp_path / "kb.db") as conn:  # as an older Keel left it
+        conn.execute("DELETE FROM keel_schema WHERE version = 80")
+        conn.execute("CREATE VIRTUAL TABLE kb_fts USING fts5(heading, text, tenant_id UNINDEXED)")
+        conn.executemany(
+            "INSERT INTO kb_fts VALUES (?, ?, 't')", [("H", f"text {i}") for i in range(9)]
+        )
+    if damaged:
+        with sqlite3.connect(tmp_path / "kb.db") as conn:
+            conn.execute("UPDATE kb_fts_data SET block = x'ffffffffffff00' WHERE id = 10")
+    store = SQLiteKnowledgeStore(SQLiteDatabase(tmp_path / "kb.db"))
+    store.replace_document(
+        "t", "a.md", "h", [TextChunk("H", "refunds")], normalize(np.ones((1, 8)))
+    )
+    assert [i for i, _ in store.text_search("t", ["refunds"], 5)] != []
+    with sqlite3.connect(tmp_path / "kb.db") as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert not {n for n in names if n.startswith("kb_fts")}
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
