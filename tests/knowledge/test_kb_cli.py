@@ -58,13 +58,24 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     assert code == 2 and "no such file or folder" in err
 
 
-def test_a_damaged_index_names_the_rebuild_command(tmp_path: Path) -> None:
-    assert keel("kb", "ingest", str(CORPUS / "errors.md"), "--app", APP)[0] == 0
-    with sqlite3.connect(data_dir() / "keel.db") as conn:  # damage the index's storage
-        conn.execute("UPDATE kb_fts_data SET block = x'ffffffffffff00' WHERE id = 10")
+def test_damaged_vectors_name_the_rebuild_command(tmp_path: Path) -> None:
+    """The embedded store keeps no index on disk; what can be damaged is a stored vector.
+    Rebuild removes the document it belongs to, and the next ingest redoes it."""
+    for name in ("errors.md", "refunds.md"):
+        assert keel("kb", "ingest", str(CORPUS / name), "--app", APP)[0] == 0
+    with sqlite3.connect(data_dir() / "keel.db") as conn:  # a vector cut short
+        conn.execute(
+            "UPDATE kb_chunks SET embedding = x'0000' WHERE path = 'errors.md' AND ordinal = 2"
+        )
     code, _, err = keel("kb", "search", "E-5120", "--app", APP)
     assert code == 1 and "keel kb rebuild" in err
-    assert keel("kb", "rebuild", "--app", APP) == (0, "rebuilt: 9 chunks indexed\n", "")
+    code, out, _ = keel("kb", "rebuild", "--app", APP)
+    assert (
+        code == 0
+        and out.startswith("rebuilt: ")
+        and "errors.md" not in keel("kb", "list", "--app", APP)[1]
+    )
+    assert keel("kb", "ingest", str(CORPUS / "errors.md"), "--app", APP)[0] == 0
     code, out, _ = keel("kb", "search", "E-5120", "--k", "1", "--app", APP)
     assert code == 0 and "E-5120" in out
 

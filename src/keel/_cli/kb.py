@@ -166,7 +166,11 @@ def list_documents(
 
 @kb_app.command("rebuild")
 def rebuild(app: AppOpt = None, as_json: JsonOpt = False) -> None:
-    """Rebuild the search index from the stored chunks (after an index error)."""
+    """Rebuild the search indexes from the stored chunks (after an index error).
+
+    PostgreSQL: the full-text and vector indexes are rebuilt. SQLite: documents whose stored
+    vectors are damaged are removed (ingest them again) and the in-memory indexes reload.
+    """
     from keel._cli.errors import reported
     from keel._cli.ui import stderr_console
 

@@ -58,6 +58,12 @@ class LocalEmbedder:
             out[rows] = self._batch([texts[i] for i in rows])
         return out
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens the model sees for each text (after the cut at `MAX_TOKENS`): the cost
+        of a forward pass grows with them, so benchmarks report per token."""
+        with self._lock:
+            return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
+
     def _batch(self, texts: list[str]) -> Vectors:
         with self._lock:
             encodings = self._tokenizer.encode_batch(texts)
