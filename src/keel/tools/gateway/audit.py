@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -146,19 +146,44 @@ def _check_head(head: tuple[int, str] | None, seq: int, last_hash: str) -> list[
     return []
 
 
-def append(conn: sqlite3.Connection, entry: AuditEntry, key: bytes | None) -> int:
-    """Append inside the caller's write transaction; returns the new entry's seq."""
+Row = tuple[Any, ...]
+Head = tuple[int, str]
+"""The newest entry's seq and hash (`(0, GENESIS)` for an empty chain)."""
+
+
+def read_head(conn: sqlite3.Connection) -> Head:
     row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-    seq, prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
-    row = values(entry)
-    digest = chain_hash(prev, entry, key, row)
-    conn.execute(_INSERT, (seq + 1, *row, prev, digest))
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
+def chain_rows(entries: Iterable[AuditEntry], head: Head, key: bytes | None) -> list[Row]:
+    """`audit_log` rows (`seq, *COLUMNS, prev_hash, hash`) continuing the chain at `head`.
+    Pure: computed before the write lock is taken, and again under it only if another
+    process appended meanwhile."""
+    seq, prev = head
+    rows: list[Row] = []
+    for entry in entries:
+        fields_ = values(entry)
+        digest = chain_hash(prev, entry, key, fields_)
+        seq += 1
+        rows.append((seq, *fields_, prev, digest))
+        prev = digest
+    return rows
+
+
+def append_rows(conn: sqlite3.Connection, rows: Sequence[Row]) -> Head:
+    """Append rows from `chain_rows` inside the caller's write transaction (whose head
+    they continue) and move the anchor; returns the new head."""
+    if not rows:
+        return read_head(conn)
+    conn.executemany(_INSERT, rows)
+    head = (int(rows[-1][0]), str(rows[-1][-1]))
     conn.execute(
         "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        (seq + 1, digest),
+        head,
     )
-    return seq + 1
+    return head
 
 
 _INSERT = (

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from keel.messages import ToolResultPart
@@ -33,24 +31,31 @@ __all__ = ["KeyLocks", "ToolGateway"]
 
 
 class KeyLocks:
-    """One asyncio lock per key while anyone holds or waits for it."""
+    """One asyncio lock per key while anyone holds or waits for it. Plain acquire /
+    release rather than a context-manager generator: this is on every call's path."""
 
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncGenerator[None]:
+    async def acquire(self, key: str) -> None:
         lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
         self._locks[key] = (lock, users + 1)
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+            await lock.acquire()
+        except BaseException:  # cancelled while waiting: no longer a user
+            self._leave(key)
+            raise
+
+    def release(self, key: str) -> None:
+        self._locks[key][0].release()
+        self._leave(key)
+
+    def _leave(self, key: str) -> None:
+        lock, users = self._locks[key]
+        if users == 1:
+            del self._locks[key]
+        else:
+            self._locks[key] = (lock, users - 1)
 
 
 class ToolGateway(Middleware):
@@ -86,8 +91,11 @@ class ToolGateway(Middleware):
         key = call.context.idempotency_key
         if key is None or call.tool is None or call.tool.annotations.read_only:
             return await self._handle(call, call_next)
-        async with self._calls.hold(key):  # a duplicate in this process waits, then replays
+        await self._calls.acquire(key)  # a duplicate in this process waits, then replays
+        try:
             return await self._handle(call, call_next)
+        finally:
+            self._calls.release(key)
 
     async def _handle(self, call: ToolCall, call_next: ToolHandler) -> ToolResultPart:
         g = GatewayCall(call=call, target=call.tool, started=time.perf_counter())
