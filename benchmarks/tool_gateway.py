@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -105,6 +106,24 @@ def gateway_scenarios(folder: Path) -> tuple[dict[str, Scenario], GatewayStore]:
     return scenarios, store
 
 
+THREAD_CPU: dict[str, list[int]] = {}
+"""Per scenario: CPU time of the calling thread in each timed call (ns) — the work on
+the request path itself, which waiting for a core (load) does not inflate."""
+
+
+def _thread_cpu(name: str, scenario: Scenario) -> Scenario:
+    samples = THREAD_CPU.setdefault(name, [])
+    clock = time.thread_time_ns
+
+    async def sampled(i: int) -> object:
+        start = clock()
+        result = await scenario(i)
+        samples.append(clock() - start)
+        return result
+
+    return sampled
+
+
 CPU_TOTAL: dict[str, list[int]] = {}
 """Per scenario: process CPU (all threads) over each timed batch *including* writing
 everything it queued, and the batch's call count — the cost a write-behind moves off the
@@ -126,8 +145,9 @@ async def run_rounds(
         for name in order:
             flush()
             start = time.process_time_ns()
+            sampled = _thread_cpu(name, scenarios[name])
             timings = await time_async(
-                lambda i, s=scenarios[name], o=offset: s(o + i),
+                lambda i, s=sampled, o=offset: s(o + i),
                 runs=calls // rounds,
                 warmup=warmup,
             )
@@ -138,6 +158,10 @@ async def run_rounds(
             offset += calls + warmup
             pooled[name].extend(timings)
     return pooled
+
+
+def _thread_cpu_p50(label: str) -> float:
+    return statistics.median(THREAD_CPU[label]) / 1000
 
 
 def _cpu_per_call(label: str) -> float:
@@ -155,6 +179,8 @@ def print_gateway(summaries: list[Summary]) -> None:
             f"{s.p95_us:.1f}",
             "-" if s is bare else f"{s.p50_us - bare.p50_us:.1f}",
             "-" if s is bare else f"{s.p95_us - bare.p95_us:.1f}",
+            f"{_thread_cpu_p50(s.label):.1f}",
+            "-" if s is bare else f"{_thread_cpu_p50(s.label) - _thread_cpu_p50(bare.label):.1f}",
             f"{_cpu_per_call(s.label):.1f}",
         ]
         for s in summaries
@@ -166,6 +192,8 @@ def print_gateway(summaries: list[Summary]) -> None:
         "p95",
         "overhead p50",
         "overhead p95",
+        "thread cpu p50",
+        "overhead cpu p50",
         "cpu/call, all threads",
     ]
     print_table(headers, rows)

@@ -18,6 +18,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,8 +45,25 @@ never pauses would otherwise keep the background checkpoints from ever catching 
 class SQLiteDatabase:
     """One connection to a database file (or `:memory:`), migrated on open."""
 
+    @classmethod
+    def shared(cls, path: str | Path) -> SQLiteDatabase:
+        """The one open database for `path` in this process, opened on first use. Stores
+        on the same file (an `App`'s and its `ToolGateway`'s) then share a connection and
+        its lock, which hands over at once, instead of two connections meeting in
+        SQLite's busy handler (sleeps of 1 ms and up) when both write. Each `:memory:`
+        database is its own, so it is never shared."""
+        if str(path) == ":memory:":
+            return cls(path)
+        key = str(Path(path).expanduser().resolve())
+        with _SHARED_LOCK:
+            db = _SHARED.get(key)
+            if db is None or db.closed:
+                db = _SHARED[key] = cls(path)
+            return db
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self.closed = False
         if self.path != ":memory:":
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions; `transaction()` opens them.
@@ -123,6 +141,11 @@ class SQLiteDatabase:
         self._checkpointer.wait()
         with self._lock:
             self._conn.close()
+            self.closed = True
+
+
+_SHARED: weakref.WeakValueDictionary[str, SQLiteDatabase] = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
 
 
 class _Checkpointer:

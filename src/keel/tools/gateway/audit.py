@@ -22,9 +22,11 @@ from typing import Any
 from pydantic_core import to_json
 
 __all__ = [
+    "COLUMNS",
     "GENESIS",
     "AuditEntry",
     "AuditProblem",
+    "Row",
     "StoredEntry",
     "audit_key",
     "chain_hash",
@@ -58,9 +60,15 @@ class AuditEntry:
 
 
 COLUMNS = tuple(f.name for f in fields(AuditEntry))
+ARGUMENTS_AT, RESULT_AT = COLUMNS.index("arguments"), COLUMNS.index("result")
+
+Row = tuple[Any, ...]
+"""An entry's fields in `COLUMNS` order (what is hashed), or a stored row around them."""
+Head = tuple[int, str]
+"""The newest entry's seq and hash (`(0, GENESIS)` for an empty chain)."""
 
 
-def values(entry: AuditEntry) -> tuple[Any, ...]:
+def values(entry: AuditEntry) -> Row:
     """The fields in column order (`dataclasses.astuple` deep-copies: ~20x slower)."""
     return tuple(getattr(entry, name) for name in COLUMNS)
 
@@ -92,10 +100,13 @@ def audit_key() -> bytes | None:
     return raw.encode() if raw else None
 
 
-def chain_hash(
-    prev_hash: str, entry: AuditEntry, key: bytes | None, row: tuple[Any, ...] | None = None
-) -> str:
-    payload = prev_hash.encode() + to_json(row if row is not None else values(entry))
+def chain_hash(prev_hash: str, entry: AuditEntry, key: bytes | None, row: Row | None = None) -> str:
+    return row_hash(prev_hash, row if row is not None else values(entry), key)
+
+
+def row_hash(prev_hash: str, row: Row, key: bytes | None) -> str:
+    """The chain hash over an entry's fields (`values`) and the previous hash."""
+    payload = prev_hash.encode() + to_json(row)
     if key is None:
         return hashlib.sha256(payload).hexdigest()
     return hmac.new(key, payload, hashlib.sha256).hexdigest()
@@ -146,29 +157,23 @@ def _check_head(head: tuple[int, str] | None, seq: int, last_hash: str) -> list[
     return []
 
 
-Row = tuple[Any, ...]
-Head = tuple[int, str]
-"""The newest entry's seq and hash (`(0, GENESIS)` for an empty chain)."""
-
-
 def read_head(conn: sqlite3.Connection) -> Head:
     row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
 
-def chain_rows(entries: Iterable[AuditEntry], head: Head, key: bytes | None) -> list[Row]:
-    """`audit_log` rows (`seq, *COLUMNS, prev_hash, hash`) continuing the chain at `head`.
-    Pure: computed before the write lock is taken, and again under it only if another
-    process appended meanwhile."""
+def chain_rows(rows: Iterable[Row], head: Head, key: bytes | None) -> list[Row]:
+    """`audit_log` rows (`seq, *COLUMNS, prev_hash, hash`) for entries' fields (`values`),
+    continuing the chain at `head`. Pure: computed before the write lock is taken, and
+    again under it only if another process appended meanwhile."""
     seq, prev = head
-    rows: list[Row] = []
-    for entry in entries:
-        fields_ = values(entry)
-        digest = chain_hash(prev, entry, key, fields_)
+    stored: list[Row] = []
+    for row in rows:
+        digest = row_hash(prev, row, key)
         seq += 1
-        rows.append((seq, *fields_, prev, digest))
+        stored.append((seq, *row, prev, digest))
         prev = digest
-    return rows
+    return stored
 
 
 def append_rows(conn: sqlite3.Connection, rows: Sequence[Row]) -> Head:

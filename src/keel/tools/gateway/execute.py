@@ -121,22 +121,13 @@ class Execute:
         limit = self.timeouts.get(g.name, self.timeout)
         for attempt in range(1, tries + 1):
             try:
-                async with asyncio.timeout(limit):
-                    value = await g.tool.invoke(arguments, ctx)
+                return await _once(g, arguments, ctx, breaker, limit)
             except (*OUTAGES, ToolUnavailableError) as exc:
                 if breaker is not None:
                     breaker.record_failure(_describe(exc, limit))
                 if attempt == tries:
                     await self._unavailable(g, _describe(exc, limit))
                 await self.clock.sleep(self.backoff.delay(attempt) or 0.0)
-            except Exception:
-                if breaker is not None:  # the tool answered, with its own error: it is up
-                    breaker.record_success()  # (and a half-open probe slot is not held)
-                raise
-            else:
-                if breaker is not None:
-                    breaker.record_success()
-                return value
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _unavailable(self, g: GatewayCall, reason: str) -> None:
@@ -144,6 +135,34 @@ class Execute:
         if self.tickets is not None:
             g.ticket_id = await _open_ticket(self.tickets, g, reason)
         raise _Stop
+
+
+async def _once(
+    g: GatewayCall,
+    arguments: dict[str, Any],
+    ctx: RunContext,
+    breaker: CircuitBreaker | None,
+    limit: float,
+) -> Any:
+    """One attempt under the timeout. An outage is the caller's to record; any answer —
+    even the tool's own error — tells the breaker the tool is up (so a half-open probe
+    closes it); a cancellation tells it nothing and frees the probe slot it held."""
+    try:
+        async with asyncio.timeout(limit):
+            value = await g.tool.invoke(arguments, ctx)
+    except (*OUTAGES, ToolUnavailableError):
+        raise
+    except Exception:
+        if breaker is not None:
+            breaker.record_success()
+        raise
+    except asyncio.CancelledError:
+        if breaker is not None:
+            breaker.release()
+        raise
+    if breaker is not None:
+        breaker.record_success()
+    return value
 
 
 def _describe(exc: BaseException, limit: float) -> str:

@@ -61,7 +61,8 @@ class KeyLocks:
 class ToolGateway(Middleware):
     """The tool gateway. `policy` decides (see `keel.policy`); `approvers` says who may
     approve; `database` holds the ledger and audit chain (default: the app default
-    `$KEEL_HOME/keel.db` — pass the same path as your `App(database=…)`).
+    `$KEEL_HOME/keel.db` — pass the same path as your `App(database=…)`: the gateway and
+    the app's stores then share one connection, `SQLiteDatabase.shared`).
     Give any stage object to replace the default one built from these options."""
 
     def __init__(
@@ -77,7 +78,11 @@ class ToolGateway(Middleware):
         execute: Execute | None = None,
         audit: Audit | None = None,
     ) -> None:
-        self.store = store or GatewayStore(database or data_dir() / "keel.db")
+        if store is None:
+            if not isinstance(database, SQLiteDatabase):
+                database = SQLiteDatabase.shared(database or data_dir() / "keel.db")
+            store = GatewayStore(database)
+        self.store = store
         self.validate = validate or Validate()
         self.authorize = authorize or Authorize(policy)
         self.approve = approve or Approve(approvers)
@@ -135,9 +140,16 @@ class ToolGateway(Middleware):
             g.decision = "error"
         return result
 
+    async def on_tool_rejected(self, call: ToolCall, result: ToolResultPart) -> None:
+        """A person rejected a call this gateway suspended: audited as `rejected`, with
+        who rejected it (in the approver column) and the reason the model reads."""
+        g = GatewayCall(call=call, target=call.tool, started=time.perf_counter())
+        g.decision, g.reason = "rejected", result.content
+        self._settle(g, result)
+
     def _settle(self, g: GatewayCall, result: ToolResultPart | None) -> None:
-        entry = self.audit.entry(g, result, time.perf_counter())
+        row = self.audit.row(g, result, time.perf_counter())
         finished = None
         if g.ledger_key is not None and result is not None:
             finished = LedgerResult(g.ledger_key, result.content, result.is_error)
-        self.store.settle(entry, finished, self.audit.redacted)
+        self.store.settle(row, finished, self.audit.redacted_row)

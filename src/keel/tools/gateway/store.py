@@ -20,12 +20,14 @@ from keel.tools.gateway.audit import (
     AuditEntry,
     AuditProblem,
     Head,
+    Row,
     StoredEntry,
     append_rows,
     audit_key,
     chain_rows,
     entry_from_row,
     read_head,
+    values,
     verify_chain,
 )
 from keel.tools.gateway.writer import WriteBehind
@@ -73,7 +75,7 @@ _FINISH = (
 )
 _SELECT_ENTRY = "SELECT key, tool, status, owner, content, is_error FROM tool_ledger WHERE key = ?"
 
-_Settle = tuple[AuditEntry, "LedgerResult | None", Callable[[AuditEntry], AuditEntry] | None]
+_Settle = tuple[Row, "LedgerResult | None", Callable[[Row], Row] | None]
 
 
 class GatewayStore:
@@ -131,18 +133,20 @@ class GatewayStore:
 
     def settle(
         self,
-        entry: AuditEntry,
+        entry: AuditEntry | Row,
         result: LedgerResult | None = None,
-        prepare: Callable[[AuditEntry], AuditEntry] | None = None,
+        prepare: Callable[[Row], Row] | None = None,
     ) -> None:
-        """Finish the ledger row (if any) and append the audit entry, atomically;
-        `prepare` (redaction) is applied to the entry just before it is written."""
+        """Finish the ledger row (if any) and append the audit entry (an `AuditEntry`, or
+        its `values`), atomically; `prepare` (redaction) is applied to the entry's values
+        just before they are written."""
+        row = values(entry) if isinstance(entry, AuditEntry) else entry
         if self._writer is None:
-            self._write_batch([(entry, result, prepare)])
+            self._write_batch([(row, result, prepare)])
             return
         if result is not None:
             self._unflushed[result.key] = result
-        self._writer.put((entry, result, prepare))
+        self._writer.put((row, result, prepare))
 
     def flush(self) -> None:
         """Write everything settled so far (reads call it; so does process exit)."""
@@ -155,7 +159,7 @@ class GatewayStore:
         next claim waits for — is a read of the head and two `executemany`. Another
         process having appended meanwhile shows as a different head: the rows are then
         chained again under the lock."""
-        entries = [prepare(e) if prepare else e for e, _, prepare in batch]
+        entries = [prepare(row) if prepare else row for row, _, prepare in batch]
         now = time.time()
         finished = [(r.content, int(r.is_error), now, r.key) for _, r, _ in batch if r is not None]
         guess = self._head
