@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from keel.resilience import SYSTEM_CLOCK, Backoff, CircuitBreaker, Clock, breake
 from keel.runs.lease import owner_alive, this_owner
 from keel.tools.base import Tool, ToolAnnotations
 from keel.tools.gateway.call import GatewayCall
+from keel.tools.gateway.deadline import Deadline
 from keel.tools.gateway.store import GatewayStore
 
 if TYPE_CHECKING:
@@ -148,8 +149,7 @@ async def _once(
     even the tool's own error — tells the breaker the tool is up (so a half-open probe
     closes it); a cancellation tells it nothing and frees the probe slot it held."""
     try:
-        async with asyncio.timeout(limit):
-            value = await g.tool.invoke(arguments, ctx)
+        value = await _within(limit, g.tool.invoke(arguments, ctx))
     except (*OUTAGES, ToolUnavailableError):
         raise
     except Exception:
@@ -162,6 +162,18 @@ async def _once(
         raise
     if breaker is not None:
         breaker.record_success()
+    return value
+
+
+async def _within(seconds: float, work: Awaitable[Any]) -> Any:
+    """`await work` under `asyncio.timeout(seconds)` semantics, at half its cost."""
+    deadline = Deadline(seconds)
+    try:
+        value = await work
+    except BaseException as exc:
+        deadline.stop(exc)
+        raise
+    deadline.stop()
     return value
 
 
