@@ -61,6 +61,7 @@ class AuditEntry:
 
 COLUMNS = tuple(f.name for f in fields(AuditEntry))
 ARGUMENTS_AT, RESULT_AT = COLUMNS.index("arguments"), COLUMNS.index("result")
+ROLES_AT = COLUMNS.index("roles")
 
 Row = tuple[Any, ...]
 """An entry's fields in `COLUMNS` order (what is hashed), or a stored row around them."""

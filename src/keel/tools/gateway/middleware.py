@@ -152,4 +152,4 @@ class ToolGateway(Middleware):
         finished = None
         if g.ledger_key is not None and result is not None:
             finished = LedgerResult(g.ledger_key, result.content, result.is_error)
-        self.store.settle(row, finished, self.audit.redacted_row)
+        self.store.settle(row, finished, self.audit.finish_row)
