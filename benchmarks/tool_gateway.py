@@ -1,6 +1,7 @@
 """The tool gateway's cost per call, and MCP stdio round trips.
 
     python benchmarks/tool_gateway.py [--calls 3000] [--warmup 300] [--rounds 3] [--mcp 300]
+                                      [--sparse 0] [--gap 0.05]
 
 Gateway overhead: one tool call through `ToolGateway.wrap_tool_call` into the core's
 innermost step (`invoke_tool`), against the same core step alone ("bare"). The tool is a
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -105,6 +107,24 @@ def gateway_scenarios(folder: Path) -> tuple[dict[str, Scenario], GatewayStore]:
     return scenarios, store
 
 
+THREAD_CPU: dict[str, list[int]] = {}
+"""Per scenario: CPU time of the calling thread in each timed call (ns) — the work on
+the request path itself, which waiting for a core (load) does not inflate."""
+
+
+def _thread_cpu(name: str, scenario: Scenario) -> Scenario:
+    samples = THREAD_CPU.setdefault(name, [])
+    clock = time.thread_time_ns
+
+    async def sampled(i: int) -> object:
+        start = clock()
+        result = await scenario(i)
+        samples.append(clock() - start)
+        return result
+
+    return sampled
+
+
 CPU_TOTAL: dict[str, list[int]] = {}
 """Per scenario: process CPU (all threads) over each timed batch *including* writing
 everything it queued, and the batch's call count — the cost a write-behind moves off the
@@ -126,8 +146,9 @@ async def run_rounds(
         for name in order:
             flush()
             start = time.process_time_ns()
+            sampled = _thread_cpu(name, scenarios[name])
             timings = await time_async(
-                lambda i, s=scenarios[name], o=offset: s(o + i),
+                lambda i, s=sampled, o=offset: s(o + i),
                 runs=calls // rounds,
                 warmup=warmup,
             )
@@ -138,6 +159,10 @@ async def run_rounds(
             offset += calls + warmup
             pooled[name].extend(timings)
     return pooled
+
+
+def _thread_cpu_p50(label: str) -> float:
+    return statistics.median(THREAD_CPU[label]) / 1000
 
 
 def _cpu_per_call(label: str) -> float:
@@ -155,6 +180,8 @@ def print_gateway(summaries: list[Summary]) -> None:
             f"{s.p95_us:.1f}",
             "-" if s is bare else f"{s.p50_us - bare.p50_us:.1f}",
             "-" if s is bare else f"{s.p95_us - bare.p95_us:.1f}",
+            f"{_thread_cpu_p50(s.label):.1f}",
+            "-" if s is bare else f"{_thread_cpu_p50(s.label) - _thread_cpu_p50(bare.label):.1f}",
             f"{_cpu_per_call(s.label):.1f}",
         ]
         for s in summaries
@@ -166,6 +193,8 @@ def print_gateway(summaries: list[Summary]) -> None:
         "p95",
         "overhead p50",
         "overhead p95",
+        "thread cpu p50",
+        "overhead cpu p50",
         "cpu/call, all threads",
     ]
     print_table(headers, rows)
@@ -221,12 +250,47 @@ def print_mcp(summaries: list[Summary]) -> None:
     print_table(["stdio round trip, µs", "calls", "p50", "p95", "p50 vs SDK"], rows)
 
 
+async def sparse_calls(scenarios: dict[str, Scenario], calls: int, gap: float) -> None:
+    """Each scenario's calls `gap` seconds apart, taking turns: what a call costs in an
+    agent, where model calls (and other work) come between tool calls and leave the CPU
+    caches cold — the tight loop above measures warm ones."""
+    names = [n for n in scenarios if not n.startswith(" ")]
+    wall: dict[str, list[int]] = {n: [] for n in names}
+    cpu: dict[str, list[int]] = {n: [] for n in names}
+    for i in range(calls):
+        for name in names:
+            await asyncio.sleep(gap)
+            c, w = time.thread_time_ns(), time.perf_counter_ns()
+            await scenarios[name](10_000_000 + i)
+            wall[name].append(time.perf_counter_ns() - w)
+            cpu[name].append(time.thread_time_ns() - c)
+    bare = names[0]
+    rows = [
+        [
+            name,
+            str(calls),
+            f"{statistics.median(wall[name]) / 1000:.1f}",
+            "-" if name == bare else f"{(_med(wall, name) - _med(wall, bare)) / 1000:.1f}",
+            f"{statistics.median(cpu[name]) / 1000:.1f}",
+        ]
+        for name in names
+    ]
+    print(f"calls {gap * 1000:.0f} ms apart, µs")
+    print_table(["per call", "calls", "p50", "overhead p50", "thread cpu p50"], rows)
+
+
+def _med(samples: dict[str, list[int]], name: str) -> float:
+    return statistics.median(samples[name])
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=first_paragraph(__doc__))
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mcp", type=int, default=300, help="MCP calls per scenario (0: skip)")
+    parser.add_argument("--sparse", type=int, default=0, help="calls a scenario, spaced out")
+    parser.add_argument("--gap", type=float, default=0.05, help="seconds between sparse calls")
     options = parser.parse_args()
     print(machine_line())
     print()
@@ -235,7 +299,10 @@ async def main() -> None:
         pooled = await run_rounds(
             scenarios, options.calls, options.warmup, options.rounds, store.flush
         )
-    print_gateway([summarize_timings(name, t) for name, t in pooled.items()])
+        print_gateway([summarize_timings(name, t) for name, t in pooled.items()])
+        if options.sparse:
+            print()
+            await sparse_calls(scenarios, options.sparse, options.gap)
     if options.mcp:
         print()
         print_mcp(await mcp_round_trips(options.mcp, options.rounds))

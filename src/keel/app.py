@@ -89,7 +89,7 @@ class App:
     def _database(self) -> SQLiteDatabase:
         from keel.storage.sqlite import SQLiteDatabase
 
-        return SQLiteDatabase(self.database_path)
+        return SQLiteDatabase.shared(self.database_path)  # one connection per file
 
     @property
     def database_url(self) -> str | None:

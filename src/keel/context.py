@@ -38,7 +38,8 @@ class RunContext:
     approved: bool = False
     """Inside a tool call: True when a person approved this very call."""
     approved_by: Principal | None = None
-    """Inside an approved tool call: who approved it (for audit and approver policy)."""
+    """Inside an approved tool call: who approved it (for audit and approver policy);
+    in `Middleware.on_tool_rejected`, who rejected it."""
     emitted: list[Any] = field(default_factory=list[Any], repr=False, compare=False)
     """Events middleware reported with `emit`, not yet handed to the hooks."""
 

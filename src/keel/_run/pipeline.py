@@ -32,6 +32,7 @@ class Pipeline:
     streams: tuple[Middleware, ...]
     model: ModelHandler
     tool: ToolHandler
+    rejections: tuple[Middleware, ...] = ()
 
     @classmethod
     def build(
@@ -47,6 +48,7 @@ class Pipeline:
             tuple(overrides(middleware, "stream_output")),
             model,
             tool,
+            tuple(overrides(middleware, "on_tool_rejected")),
         )
 
     async def input(self, ctx: RunContext, messages: list[Message]) -> list[Message] | Respond:
@@ -56,6 +58,11 @@ class Pipeline:
                 return outcome
             messages = outcome
         return messages
+
+    async def rejected(self, call: ToolCall, result: ToolResultPart) -> None:
+        """Tell the middleware that record decisions that a person rejected `call`."""
+        for layer in self.rejections:
+            await layer.on_tool_rejected(call, result)
 
     async def output(self, ctx: RunContext, message: Message) -> Message:
         for layer in self.outputs:

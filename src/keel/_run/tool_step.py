@@ -124,7 +124,11 @@ async def _decided(run: ActiveRun, record: CallRecord, index: int) -> bool | Non
         return None
     if isinstance(decision.decision, Approve):
         return True
-    await _finish(run, record, await _rejection(run, record, decision.decision))
+    result = await _rejection(run, record, decision.decision)
+    rejected = _tool_call(run, record, index, approved=False)
+    rejected.context.approved_by = decision.decided_by  # who decided (here: rejected)
+    await run.pipeline.rejected(rejected, result)
+    await _finish(run, record, result)
     return None
 
 

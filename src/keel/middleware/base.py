@@ -164,6 +164,11 @@ class Middleware:
     async def wrap_tool_call(self, call: ToolCall, call_next: ToolHandler) -> ToolResultPart:
         return await call_next(call)
 
+    async def on_tool_rejected(self, call: ToolCall, result: ToolResultPart) -> None:
+        """A person rejected `call` (it had suspended for approval), so it never reaches
+        `wrap_tool_call`; `result` is what the model reads, and `call.context.approved_by`
+        is who decided. For audit trails."""
+
     async def on_output(self, ctx: RunContext, message: Message) -> Message:
         return message
 

@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import cache
 
 from keel.exceptions import ConfigurationError
 from keel.policy.model import ActionKind, Effect, PolicyRequest, Verdict
@@ -92,10 +93,18 @@ class Rule:
 
 
 def _name_matches(patterns: frozenset[str], name: str) -> bool:
-    return name in patterns or any(fnmatchcase(name, p) for p in patterns if "*" in p or "?" in p)
+    return name in patterns or any(fnmatchcase(name, p) for p in _globs(patterns))
+
+
+@cache
+def _globs(patterns: frozenset[str]) -> tuple[str, ...]:
+    """The patterns with wildcards (found once per rule, not on every evaluation)."""
+    return tuple(p for p in patterns if "*" in p or "?" in p)
 
 
 async def _truth(value: bool | Awaitable[bool]) -> bool:
+    if isinstance(value, bool):  # the common case, without inspecting it
+        return value
     return bool(await value) if inspect.isawaitable(value) else bool(value)
 
 

@@ -15,16 +15,18 @@ import hashlib
 import hmac
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pydantic_core import to_json
 
 __all__ = [
+    "COLUMNS",
     "GENESIS",
     "AuditEntry",
     "AuditProblem",
+    "Row",
     "StoredEntry",
     "audit_key",
     "chain_hash",
@@ -58,9 +60,16 @@ class AuditEntry:
 
 
 COLUMNS = tuple(f.name for f in fields(AuditEntry))
+ARGUMENTS_AT, RESULT_AT = COLUMNS.index("arguments"), COLUMNS.index("result")
+ROLES_AT = COLUMNS.index("roles")
+
+Row = tuple[Any, ...]
+"""An entry's fields in `COLUMNS` order (what is hashed), or a stored row around them."""
+Head = tuple[int, str]
+"""The newest entry's seq and hash (`(0, GENESIS)` for an empty chain)."""
 
 
-def values(entry: AuditEntry) -> tuple[Any, ...]:
+def values(entry: AuditEntry) -> Row:
     """The fields in column order (`dataclasses.astuple` deep-copies: ~20x slower)."""
     return tuple(getattr(entry, name) for name in COLUMNS)
 
@@ -92,10 +101,13 @@ def audit_key() -> bytes | None:
     return raw.encode() if raw else None
 
 
-def chain_hash(
-    prev_hash: str, entry: AuditEntry, key: bytes | None, row: tuple[Any, ...] | None = None
-) -> str:
-    payload = prev_hash.encode() + to_json(row if row is not None else values(entry))
+def chain_hash(prev_hash: str, entry: AuditEntry, key: bytes | None, row: Row | None = None) -> str:
+    return row_hash(prev_hash, row if row is not None else values(entry), key)
+
+
+def row_hash(prev_hash: str, row: Row, key: bytes | None) -> str:
+    """The chain hash over an entry's fields (`values`) and the previous hash."""
+    payload = prev_hash.encode() + to_json(row)
     if key is None:
         return hashlib.sha256(payload).hexdigest()
     return hmac.new(key, payload, hashlib.sha256).hexdigest()
@@ -146,19 +158,38 @@ def _check_head(head: tuple[int, str] | None, seq: int, last_hash: str) -> list[
     return []
 
 
-def append(conn: sqlite3.Connection, entry: AuditEntry, key: bytes | None) -> int:
-    """Append inside the caller's write transaction; returns the new entry's seq."""
+def read_head(conn: sqlite3.Connection) -> Head:
     row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-    seq, prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
-    row = values(entry)
-    digest = chain_hash(prev, entry, key, row)
-    conn.execute(_INSERT, (seq + 1, *row, prev, digest))
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
+def chain_rows(rows: Iterable[Row], head: Head, key: bytes | None) -> list[Row]:
+    """`audit_log` rows (`seq, *COLUMNS, prev_hash, hash`) for entries' fields (`values`),
+    continuing the chain at `head`. Pure: computed before the write lock is taken, and
+    again under it only if another process appended meanwhile."""
+    seq, prev = head
+    stored: list[Row] = []
+    for row in rows:
+        digest = row_hash(prev, row, key)
+        seq += 1
+        stored.append((seq, *row, prev, digest))
+        prev = digest
+    return stored
+
+
+def append_rows(conn: sqlite3.Connection, rows: Sequence[Row]) -> Head:
+    """Append rows from `chain_rows` inside the caller's write transaction (whose head
+    they continue) and move the anchor; returns the new head."""
+    if not rows:
+        return read_head(conn)
+    conn.executemany(_INSERT, rows)
+    head = (int(rows[-1][0]), str(rows[-1][-1]))
     conn.execute(
         "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        (seq + 1, digest),
+        head,
     )
-    return seq + 1
+    return head
 
 
 _INSERT = (

@@ -24,6 +24,7 @@ AuditDecision = Literal[
     "denied",
     "invalid",
     "approval_required",
+    "rejected",
     "unavailable",
     "replayed",
     "unknown_tool",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from keel.resilience import SYSTEM_CLOCK, Backoff, CircuitBreaker, Clock, breake
 from keel.runs.lease import owner_alive, this_owner
 from keel.tools.base import Tool, ToolAnnotations
 from keel.tools.gateway.call import GatewayCall
+from keel.tools.gateway.deadline import Deadline
 from keel.tools.gateway.store import GatewayStore
 
 if TYPE_CHECKING:
@@ -121,22 +122,13 @@ class Execute:
         limit = self.timeouts.get(g.name, self.timeout)
         for attempt in range(1, tries + 1):
             try:
-                async with asyncio.timeout(limit):
-                    value = await g.tool.invoke(arguments, ctx)
+                return await _once(g, arguments, ctx, breaker, limit)
             except (*OUTAGES, ToolUnavailableError) as exc:
                 if breaker is not None:
                     breaker.record_failure(_describe(exc, limit))
                 if attempt == tries:
                     await self._unavailable(g, _describe(exc, limit))
                 await self.clock.sleep(self.backoff.delay(attempt) or 0.0)
-            except Exception:
-                if breaker is not None:  # the tool answered, with its own error: it is up
-                    breaker.record_success()  # (and a half-open probe slot is not held)
-                raise
-            else:
-                if breaker is not None:
-                    breaker.record_success()
-                return value
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _unavailable(self, g: GatewayCall, reason: str) -> None:
@@ -144,6 +136,45 @@ class Execute:
         if self.tickets is not None:
             g.ticket_id = await _open_ticket(self.tickets, g, reason)
         raise _Stop
+
+
+async def _once(
+    g: GatewayCall,
+    arguments: dict[str, Any],
+    ctx: RunContext,
+    breaker: CircuitBreaker | None,
+    limit: float,
+) -> Any:
+    """One attempt under the timeout. An outage is the caller's to record; any answer —
+    even the tool's own error — tells the breaker the tool is up (so a half-open probe
+    closes it); a cancellation tells it nothing and frees the probe slot it held."""
+    try:
+        value = await _within(limit, g.tool.invoke(arguments, ctx))
+    except (*OUTAGES, ToolUnavailableError):
+        raise
+    except Exception:
+        if breaker is not None:
+            breaker.record_success()
+        raise
+    except asyncio.CancelledError:
+        if breaker is not None:
+            breaker.release()
+        raise
+    if breaker is not None:
+        breaker.record_success()
+    return value
+
+
+async def _within(seconds: float, work: Awaitable[Any]) -> Any:
+    """`await work` under `asyncio.timeout(seconds)` semantics, at half its cost."""
+    deadline = Deadline(seconds)
+    try:
+        value = await work
+    except BaseException as exc:
+        deadline.stop(exc)
+        raise
+    deadline.stop()
+    return value
 
 
 def _describe(exc: BaseException, limit: float) -> str:

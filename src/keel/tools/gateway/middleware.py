@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from keel.messages import ToolResultPart
@@ -33,30 +31,38 @@ __all__ = ["KeyLocks", "ToolGateway"]
 
 
 class KeyLocks:
-    """One asyncio lock per key while anyone holds or waits for it."""
+    """One asyncio lock per key while anyone holds or waits for it. Plain acquire /
+    release rather than a context-manager generator: this is on every call's path."""
 
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncGenerator[None]:
+    async def acquire(self, key: str) -> None:
         lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
         self._locks[key] = (lock, users + 1)
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+            await lock.acquire()
+        except BaseException:  # cancelled while waiting: no longer a user
+            self._leave(key)
+            raise
+
+    def release(self, key: str) -> None:
+        self._locks[key][0].release()
+        self._leave(key)
+
+    def _leave(self, key: str) -> None:
+        lock, users = self._locks[key]
+        if users == 1:
+            del self._locks[key]
+        else:
+            self._locks[key] = (lock, users - 1)
 
 
 class ToolGateway(Middleware):
     """The tool gateway. `policy` decides (see `keel.policy`); `approvers` says who may
     approve; `database` holds the ledger and audit chain (default: the app default
-    `$KEEL_HOME/keel.db` — pass the same path as your `App(database=…)`).
+    `$KEEL_HOME/keel.db` — pass the same path as your `App(database=…)`: the gateway and
+    the app's stores then share one connection, `SQLiteDatabase.shared`).
     Give any stage object to replace the default one built from these options."""
 
     def __init__(
@@ -72,7 +78,11 @@ class ToolGateway(Middleware):
         execute: Execute | None = None,
         audit: Audit | None = None,
     ) -> None:
-        self.store = store or GatewayStore(database or data_dir() / "keel.db")
+        if store is None:
+            if not isinstance(database, SQLiteDatabase):
+                database = SQLiteDatabase.shared(database or data_dir() / "keel.db")
+            store = GatewayStore(database)
+        self.store = store
         self.validate = validate or Validate()
         self.authorize = authorize or Authorize(policy)
         self.approve = approve or Approve(approvers)
@@ -86,8 +96,11 @@ class ToolGateway(Middleware):
         key = call.context.idempotency_key
         if key is None or call.tool is None or call.tool.annotations.read_only:
             return await self._handle(call, call_next)
-        async with self._calls.hold(key):  # a duplicate in this process waits, then replays
+        await self._calls.acquire(key)  # a duplicate in this process waits, then replays
+        try:
             return await self._handle(call, call_next)
+        finally:
+            self._calls.release(key)
 
     async def _handle(self, call: ToolCall, call_next: ToolHandler) -> ToolResultPart:
         g = GatewayCall(call=call, target=call.tool, started=time.perf_counter())
@@ -127,9 +140,16 @@ class ToolGateway(Middleware):
             g.decision = "error"
         return result
 
+    async def on_tool_rejected(self, call: ToolCall, result: ToolResultPart) -> None:
+        """A person rejected a call this gateway suspended: audited as `rejected`, with
+        who rejected it (in the approver column) and the reason the model reads."""
+        g = GatewayCall(call=call, target=call.tool, started=time.perf_counter())
+        g.decision, g.reason = "rejected", result.content
+        self._settle(g, result)
+
     def _settle(self, g: GatewayCall, result: ToolResultPart | None) -> None:
-        entry = self.audit.entry(g, result, time.perf_counter())
+        row = self.audit.row(g, result, time.perf_counter())
         finished = None
         if g.ledger_key is not None and result is not None:
             finished = LedgerResult(g.ledger_key, result.content, result.is_error)
-        self.store.settle(entry, finished, self.audit.redacted)
+        self.store.settle(row, finished, self.audit.finish_row)

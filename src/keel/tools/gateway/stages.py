@@ -89,7 +89,7 @@ class Authorize:
         )
 
     async def _rate_limited(self, g: GatewayCall) -> ToolResultPart | None:
-        limiter = _lookup(self.rate_limits, g.name)
+        limiter = _lookup(self.rate_limits, g.name) if self.rate_limits else None
         if limiter is None:
             return None
         decision = await limiter.acquire(f"tool:{g.context.principal.tenant_id}:{g.name}")
@@ -99,7 +99,7 @@ class Authorize:
         return g.stop("denied", f"rate limit for {g.name!r} reached; try again in {wait}s")
 
     def _capped(self, g: GatewayCall) -> ToolResultPart | None:
-        cap = _lookup(self.max_calls_per_run, g.name)
+        cap = _lookup(self.max_calls_per_run, g.name) if self.max_calls_per_run else None
         if cap is None:
             return None
         counts: dict[str, int] = g.context.metadata.setdefault(CALLS_KEY, {})

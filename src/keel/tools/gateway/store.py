@@ -19,10 +19,15 @@ from keel.storage.sqlite import SQLiteDatabase
 from keel.tools.gateway.audit import (
     AuditEntry,
     AuditProblem,
+    Head,
+    Row,
     StoredEntry,
-    append,
+    append_rows,
     audit_key,
+    chain_rows,
     entry_from_row,
+    read_head,
+    values,
     verify_chain,
 )
 from keel.tools.gateway.writer import WriteBehind
@@ -59,7 +64,18 @@ class AuditReport:
         return not self.problems
 
 
-_Settle = tuple[AuditEntry, "LedgerResult | None", Callable[[AuditEntry], AuditEntry] | None]
+_CLAIM = (
+    "INSERT INTO tool_ledger (key, tool, status, owner, started_at) "
+    "VALUES (?, ?, 'started', ?, ?) ON CONFLICT (key) DO NOTHING"
+)
+"""The claim: one autocommit statement, durable (WAL) before the tool runs."""
+_FINISH = (
+    "UPDATE tool_ledger SET status = 'finished', content = ?, is_error = ?, finished_at = ? "
+    "WHERE key = ?"
+)
+_SELECT_ENTRY = "SELECT key, tool, status, owner, content, is_error FROM tool_ledger WHERE key = ?"
+
+_Settle = tuple[Row, "LedgerResult | None", Callable[[Row], Row] | None]
 
 
 class GatewayStore:
@@ -77,6 +93,8 @@ class GatewayStore:
         self.key = key if key is not None else audit_key()
         self._writer = WriteBehind(self._write_batch) if write_behind else None
         self._unflushed: dict[str, LedgerResult] = {}
+        self._head: Head | None = None
+        """The chain's head as this store last wrote it (None: not known yet)."""
 
     # -- ledger ---------------------------------------------------------------------
 
@@ -86,18 +104,11 @@ class GatewayStore:
         done = self._unflushed.get(key)
         if done is not None:
             return LedgerEntry(key, tool, "finished", owner, done.content, done.is_error)
-        with self.db.transaction() as conn:
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO tool_ledger (key, tool, status, owner, started_at) "
-                "VALUES (?, ?, 'started', ?, ?)",
-                (key, tool, owner, time.time()),
-            ).rowcount
-            if inserted:
-                return None
-            row = conn.execute(
-                "SELECT key, tool, status, owner, content, is_error FROM tool_ledger WHERE key = ?",
-                (key,),
-            ).fetchone()
+        inserted = self.db.write(_CLAIM, (key, tool, owner, time.time()))
+        if inserted:
+            return None
+        with self.db.reading() as conn:
+            row = conn.execute(_SELECT_ENTRY, (key,)).fetchone()
         return LedgerEntry(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
     def take_over(self, key: str, owner: str, was: str) -> bool:
@@ -113,10 +124,7 @@ class GatewayStore:
     def ledger_entry(self, key: str) -> LedgerEntry | None:
         self.flush()
         with self.db.reading() as conn:
-            row = conn.execute(
-                "SELECT key, tool, status, owner, content, is_error FROM tool_ledger WHERE key = ?",
-                (key,),
-            ).fetchone()
+            row = conn.execute(_SELECT_ENTRY, (key,)).fetchone()
         if row is None:
             return None
         return LedgerEntry(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
@@ -125,18 +133,20 @@ class GatewayStore:
 
     def settle(
         self,
-        entry: AuditEntry,
+        entry: AuditEntry | Row,
         result: LedgerResult | None = None,
-        prepare: Callable[[AuditEntry], AuditEntry] | None = None,
+        prepare: Callable[[Row], Row] | None = None,
     ) -> None:
-        """Finish the ledger row (if any) and append the audit entry, atomically;
-        `prepare` (redaction) is applied to the entry just before it is written."""
+        """Finish the ledger row (if any) and append the audit entry (an `AuditEntry`, or
+        its `values`), atomically; `prepare` (redaction) is applied to the entry's values
+        just before they are written."""
+        row = values(entry) if isinstance(entry, AuditEntry) else entry
         if self._writer is None:
-            self._write_batch([(entry, result, prepare)])
+            self._write_batch([(row, result, prepare)])
             return
         if result is not None:
             self._unflushed[result.key] = result
-        self._writer.put((entry, result, prepare))
+        self._writer.put((row, result, prepare))
 
     def flush(self) -> None:
         """Write everything settled so far (reads call it; so does process exit)."""
@@ -144,21 +154,27 @@ class GatewayStore:
             self._writer.flush()
 
     def _write_batch(self, batch: Sequence[_Settle]) -> None:
-        ready = [(prepare(e) if prepare else e, result) for e, result, prepare in batch]
+        """Everything is redacted and hashed before the write lock is taken (the chain
+        guessed on from the head this store wrote last), so the transaction — which the
+        next claim waits for — is a read of the head and two `executemany`. Another
+        process having appended meanwhile shows as a different head: the rows are then
+        chained again under the lock."""
+        entries = [prepare(row) if prepare else row for row, _, prepare in batch]
+        now = time.time()
+        finished = [(r.content, int(r.is_error), now, r.key) for _, r, _ in batch if r is not None]
+        guess = self._head
+        rows = chain_rows(entries, guess, self.key) if guess is not None else None
         # The same connection as claims: its lock hands over at once, where a second
         # connection would wait in SQLite's busy handler (sleeps of 1 ms and up).
         with self.db.transaction() as conn:
-            for entry, result in ready:
-                if result is not None:
-                    conn.execute(
-                        "UPDATE tool_ledger SET status = 'finished', content = ?, "
-                        "is_error = ?, finished_at = ? WHERE key = ?",
-                        (result.content, int(result.is_error), time.time(), result.key),
-                    )
-                append(conn, entry, self.key)
-        for _, result in ready:
-            if result is not None:
-                self._unflushed.pop(result.key, None)
+            head = read_head(conn)
+            if rows is None or head != guess:
+                rows = chain_rows(entries, head, self.key)
+            self._head = append_rows(conn, rows)
+            if finished:
+                conn.executemany(_FINISH, finished)
+        for key in (r.key for _, r, _ in batch if r is not None):
+            self._unflushed.pop(key, None)
 
     # -- reading the chain ------------------------------------------------------------
 

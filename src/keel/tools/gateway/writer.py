@@ -30,13 +30,20 @@ log = logging.getLogger("keel.tools.gateway")
 
 FLUSH_SECONDS = 0.002
 """How long the writer waits for more work before committing a batch."""
+IDLE_CHECK_SECONDS = 1.0
+"""How often an idle writer thread wakes to see whether its owner is gone."""
 
 T = TypeVar("T")
 
 
 class WriteBehind(Generic[T]):
     """Items queued from any thread; `write(batch)` called on a daemon thread with every
-    item queued so far, in order, until `flush` returns (or the process exits)."""
+    item queued so far, in order, until `flush` returns (or the process exits).
+
+    The thread is started by the first `put` and stays (idle, blocked on a condition)
+    while this object lives: starting a thread blocks the caller until it runs (~50 µs
+    idle, milliseconds on a busy machine), which a call's path must not pay after every
+    pause. It holds only a weak reference, so a dropped writer's thread ends."""
 
     def __init__(self, write: Callable[[Sequence[T]], None]) -> None:
         self._write = write
@@ -51,12 +58,13 @@ class WriteBehind(Generic[T]):
     def put(self, item: T) -> None:
         with self._lock:
             self._queue.append(item)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None or not self._thread.is_alive():  # (or lost in a fork)
                 self._thread = threading.Thread(
-                    target=self._run, name="keel-audit-writer", daemon=True
+                    target=WriteBehind._serve, args=(weakref.ref(self), self._lock), daemon=True
                 )
+                self._thread.name = "keel-audit-writer"
                 self._thread.start()
-            if self._idle:
+            elif self._idle:
                 self._lock.notify()  # only an idle writer is woken: not one gathering
 
     def flush(self) -> None:
@@ -68,27 +76,48 @@ class WriteBehind(Generic[T]):
             error, self.error = self.error, None
             raise error
 
-    def _run(self) -> None:
+    def _take(self) -> list[T]:
+        """Under the lock: the batch to write now (empty: nothing queued)."""
+        batch, self._queue = self._queue, []
+        self._busy = bool(batch)
+        return batch
+
+    def _write_batch(self, batch: list[T]) -> None:
+        try:
+            self._write(batch)
+        except BaseException as exc:  # told now, and raised by the next flush
+            log.error("writing %d audit/ledger entries failed: %r", len(batch), exc)
+            self.error = exc
+        finally:
+            with self._lock:
+                self._busy = False
+                self._lock.notify_all()
+
+    @staticmethod
+    def _serve(ref: weakref.ReferenceType[WriteBehind[Any]], lock: threading.Condition) -> None:
+        """The writer thread: wait for work (holding no strong reference meanwhile), let a
+        burst gather for `FLUSH_SECONDS`, write it as one batch; end when the owner is gone."""
         while True:
-            with self._lock:
-                if not self._queue:
-                    self._idle = True
-                    self._lock.wait(FLUSH_SECONDS * 50)
-                    self._idle = False
-                if not self._queue:
-                    return  # idle: the next put starts a new thread
+            with lock:
+                owner = ref()
+                if owner is None:
+                    return
+                if not owner._queue:
+                    owner._idle = True
+                    del owner
+                    lock.wait(IDLE_CHECK_SECONDS)
+                    owner = ref()
+                    if owner is None:
+                        return
+                    owner._idle = False
+                    if not owner._queue:
+                        continue
             time.sleep(FLUSH_SECONDS)  # let a burst gather into one commit
-            with self._lock:
-                batch, self._queue, self._busy = self._queue, [], True
-            try:
-                self._write(batch)
-            except BaseException as exc:  # told now, and raised by the next flush
-                log.error("writing %d audit/ledger entries failed: %r", len(batch), exc)
-                self.error = exc
-            finally:
-                with self._lock:
-                    self._busy = False
-                    self._lock.notify_all()
+            with lock:
+                batch = owner._take()
+            if batch:
+                owner._write_batch(batch)
+            del owner
 
 
 _writers: weakref.WeakSet[WriteBehind[Any]] = weakref.WeakSet()
