@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 
 import pytest
@@ -12,6 +13,18 @@ from keel import Agent, App, AppLoadError, ConfigurationError, UnknownModelError
 from keel.models import infer_model, known_providers, register_provider
 from keel.testing import EchoModel, ScriptedModel
 from keel.testing.models import echo_provider
+
+
+@pytest.fixture(autouse=True)
+def _providers_restored() -> Iterator[None]:
+    """Providers registered here must not leak into later tests (`keel models` lists them)."""
+    from keel.models import registry
+
+    known_providers()  # entry points load once per process: keep what they registered
+    saved = dict(registry._providers)  # pyright: ignore[reportPrivateUsage]
+    yield
+    registry._providers.clear()  # pyright: ignore[reportPrivateUsage]
+    registry._providers.update(saved)  # pyright: ignore[reportPrivateUsage]
 
 
 def test_unknown_provider_lists_the_known_ones() -> None:
