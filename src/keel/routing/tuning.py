@@ -70,9 +70,8 @@ def grid(
 ) -> list[Setting]:
     """Nearest-k and centroid, each with every quantile and margin, with and without the
     out-of-scope examples."""
-    nearest: Method = "nearest"
-    centroid: Method = "centroid"
-    shapes = [(nearest, k) for k in ks] + [(centroid, 1)]
+    shapes: list[tuple[Method, int]] = [("nearest", k) for k in ks]
+    shapes.append(("centroid", 1))
     return [
         Setting(method, k, q, m, oos)
         for (method, k), q, m, oos in itertools.product(shapes, quantiles, margins, (False, True))
