@@ -9,7 +9,8 @@ Each call of the model's response has a record (`planned → started → finishe
   tool is idempotent or read-only — with the same idempotency key — otherwise stop with
   `needs_attention`, naming the call, and let a person decide;
 - suspended: run it once approved; a rejection becomes the tool's result, the reason
-  passing the input middleware like any text a person writes.
+  passing the input middleware like any text a person writes (a tool with an
+  `on_rejected(arguments, ctx, decision)` method hears of it first, e.g. a plan).
 
 When every call has a result they are appended as one tool message; until then the run
 suspends with its pending actions.
@@ -32,7 +33,7 @@ from keel.events import (
 )
 from keel.messages import Message, ToolResultPart
 from keel.middleware import Respond, SuspendRun, ToolCall
-from keel.runs.pending import Approve, PendingAction, Reject
+from keel.runs.pending import Approve, DecisionRecord, PendingAction, Reject
 from keel.runs.state import CallRecord
 
 __all__ = ["pending_id", "settle_tool_step", "started_events"]
@@ -124,8 +125,17 @@ async def _decided(run: ActiveRun, record: CallRecord, index: int) -> bool | Non
         return None
     if isinstance(decision.decision, Approve):
         return True
+    await _tell_rejected(run, record, decision)
     await _finish(run, record, await _rejection(run, record, decision.decision))
     return None
+
+
+async def _tell_rejected(run: ActiveRun, record: CallRecord, decision: DecisionRecord) -> None:
+    """A tool that keeps state about its waiting call (a plan) hears of the rejection."""
+    hook = getattr(run.tools.get(record.call.tool_name), "on_rejected", None)
+    if hook is not None:
+        context = call_context(run.context, record.call.call_id, approved=False)
+        await hook(record.call.arguments, context, decision)
 
 
 def _tool_call(run: ActiveRun, record: CallRecord, index: int, approved: bool) -> ToolCall:
