@@ -234,3 +234,20 @@ def test_keel_plans_names_unknown_plans_and_statuses() -> None:
     bad = _keel("plans", "--status", "sleeping")
     assert bad.returncode == 2 and "--status must be one of" in bad.stderr
     assert _keel_json("plans") == []
+
+
+def test_the_plan_tool_refuses_a_plan_naming_unknown_tools_before_anything_is_stored(
+    tmp_path: Path, effects: Path
+) -> None:
+    from keel.exceptions import ToolArgumentsError
+
+    plans = executor(tmp_path / "k.db")
+    run_plan = plans.as_tool()
+    bad = {"steps": [{"tool": "teleport"}, {"tool": "charge", "arguments": {"amount": "x"}}]}
+    with pytest.raises(ToolArgumentsError, match="unknown tool 'teleport'") as caught:
+        run_plan.validate(bad)
+    assert "step 2: invalid arguments for 'charge'" in str(caught.value)
+    with pytest.raises(ToolArgumentsError, match="steps"):
+        run_plan.validate({"goal": "nothing to do", "steps": []})
+    assert plans.store.list() == []
+    assert run_plan.validate(_order().model_dump())["steps"][2]["tool"] == "ship"

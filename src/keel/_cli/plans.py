@@ -74,11 +74,18 @@ def plans(
         if not records:
             print_note(stderr_console(), "no plans")
             return
+        rows = [
+            [r.id, r.status, f"{sum(s.status == 'finished' for s in r.steps)}/{len(r.steps)}",
+             r.run_id or "-", one_line(r.plan.goal)]
+            for r in records
+        ]  # fmt: skip
+        if not stdout_console().is_terminal:  # for scripts: one plan a line, tab-separated
+            for row in rows:
+                typer.echo("\t".join(row))
+            return
         table = Table("id", "status", "steps", "run", "goal", box=None)
-        for r in records:
-            done = sum(s.status == "finished" for s in r.steps)
-            table.add_row(r.id, r.status, f"{done}/{len(r.steps)}", r.run_id or "-",
-                          one_line(r.plan.goal))  # fmt: skip
+        for row in rows:
+            table.add_row(*row)
         stdout_console().print(table)
 
 
