@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,3 +99,17 @@ def test_int8_matmul_embedder_is_its_own_space_close_to_the_float_one() -> None:
     assert sims[0, 1] == pytest.approx(0.6660, abs=0.05)
     assert sims[0, 2] == pytest.approx(0.1046, abs=0.05)
     assert float(fast.embed([texts[1]])[0] @ vectors[1]) > 0.9999
+
+
+def test_the_int8_model_is_converted_once_into_keel_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEEL_CACHE", str(tmp_path))
+    fresh = LocalEmbedder(int8_matmul=True)
+    [converted] = (tmp_path / "models").glob("minilm-l6-int8-matmul-*.onnx")
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [converted.name]  # no temps
+    text = ["where is my parcel"]
+    assert float(fresh.embed(text)[0] @ int8_embedder().embed(text)[0]) > 0.9999
+    stamp = converted.stat().st_mtime_ns
+    LocalEmbedder(int8_matmul=True)
+    assert converted.stat().st_mtime_ns == stamp  # the second load reads the cached file
