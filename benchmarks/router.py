@@ -3,10 +3,13 @@ beside the small local model as a zero-shot classifier.
 
     python benchmarks/router.py [--repeat 20] [--no-model] [--no-latency] [--every N]
 
-Latency: `SemanticRouter.classify` on each held-out message, `--repeat` times each, with
-the route embeddings cached (built once before timing): what is timed is embedding the
-message (all-MiniLM-L6-v2 int8 on onnxruntime, one thread per call as configured by
-`keel.embeddings`) plus scoring and the decision. Scoring alone (the message embedded
+Latency: `SemanticRouter.classify` on each held-out message in turn, `--repeat` times,
+with the route embeddings cached (built once before timing); consecutive messages differ,
+so the router's last-decision memo never answers and every decision embeds its message:
+what is timed is embedding the message (all-MiniLM-L6-v2 with int8 matrix products on
+onnxruntime, one thread — `keel.embeddings.int8_embedder`, the router's default) plus
+scoring and the decision; the same routes on the float embedder beside it. Wall and
+thread CPU time per decision, and the load average. Scoring alone (the message embedded
 beforehand) is timed too, to show where the time goes.
 
 Accuracy per label on the held-out split (66 messages, 4 routes + out-of-scope), for:
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from collections import Counter
@@ -30,6 +34,7 @@ from keel.routing import SemanticRouter
 from keel.routing.fallback import classify_with_model
 
 MODEL = "local:qwen2.5-coder-0.5b"
+Sample = tuple[float, float]
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -37,37 +42,47 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def time_it(fn: Callable[[str], object], texts: list[str], repeat: int) -> list[float]:
-    samples: list[float] = []
+def p50_p95(samples: list[float]) -> str:
+    return f"p50 {statistics.median(samples):7.3f}  p95 {percentile(samples, 0.95):7.3f}"
+
+
+def time_it(fn: Callable[[str], object], texts: list[str], repeat: int) -> list[Sample]:
+    """(wall ms, this thread's CPU ms) per call: CPU time is what load does not inflate."""
+    samples: list[Sample] = []
     for _ in range(repeat):
         for text in texts:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             fn(text)
-            samples.append((time.perf_counter() - start) * 1000)
+            samples.append(
+                ((time.perf_counter() - start) * 1000, (time.thread_time() - cpu) * 1000)
+            )
     return samples
 
 
 def report_latency(repeat: int, held: list[Labelled]) -> None:
-    """The desk's router (onnxruntime's default threads) beside the same routes embedded
-    by a one-thread embedder, taking turns message by message so load hits both alike."""
-    from keel.embeddings import LocalEmbedder
+    """The desk's router (int8-matmul embedder, the default) beside the same routes on the
+    float embedder (`default_embedder()`, what memory and the knowledge base use), taking
+    turns message by message so load hits both alike."""
+    from keel.embeddings import default_embedder
 
-    default = desk_router()
-    single = SemanticRouter(list(default.routes.values()), embedder=LocalEmbedder(threads=1))
+    configured = desk_router()
+    float_router = SemanticRouter(list(configured.routes.values()), embedder=default_embedder())
     texts = [x.text for x in held]
-    samples: dict[str, list[float]] = {"default threads": [], "1 thread": []}
-    for router in (default, single):
+    samples: dict[str, list[Sample]] = {"int8 (default)": [], "float": []}
+    for router in (configured, float_router):
         router.warm()
         time_it(router.classify, texts, 1)  # warm-up
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
     for _ in range(repeat):
-        samples["default threads"] += time_it(default.classify, texts, 1)
-        samples["1 thread"] += time_it(single.classify, texts, 1)
-    vectors = {t: default.embedder.embed([t]) for t in texts}
-    samples["score only"] = time_it(lambda t: default.index.scores(vectors[t]), texts, repeat)
+        samples["int8 (default)"] += time_it(configured.classify, texts, 1)
+        samples["float"] += time_it(float_router.classify, texts, 1)
+    vectors = {t: configured.embedder.embed([t]) for t in texts}
+    samples["score only"] = time_it(lambda t: configured.index.scores(vectors[t]), texts, repeat)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     print(f"decision latency, embed + score + decide, {len(texts) * repeat} decisions (ms):")
     for name, taken in samples.items():
-        p50, p95 = statistics.median(taken), percentile(taken, 0.95)
-        print(f"  {name:16s} p50 {p50:8.3f}   p95 {p95:8.3f}")
+        wall, cpu = [w for w, _ in taken], [c for _, c in taken]
+        print(f"  {name:16s} wall {p50_p95(wall)}   cpu {p50_p95(cpu)}")
 
 
 def accuracy(predicted: dict[str, str], held: list[Labelled]) -> dict[str, float]:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from keel.storage.postgres import PostgresDatabase
     from keel.storage.sqlite import SQLiteDatabase
     from keel.tickets import SQLiteTicketStore
+    from keel.triggers.webhook import Webhook
 
 __all__ = ["DEFAULT_APP", "App", "load_app"]
 
@@ -54,6 +55,8 @@ class App:
     observe: bool = True
     """Trace every run into the app's trace store, the metrics and any OTel exporter."""
     trace_retention_days: float | None = 30
+    webhooks: Sequence[Webhook] = ()
+    """Triggers served at `POST /webhooks/{name}` by `keel serve` (`keel.triggers`)."""
     _by_name: dict[str, Agent[Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +64,10 @@ class App:
             raise ConfigurationError("an App needs at least one agent")
         self._by_name = {a.name: a for a in self.agents}
         _check_handoffs(self.agents, self._by_name)
+        if self.webhooks:
+            from keel.triggers.webhook import check_webhooks
+
+            check_webhooks(self.webhooks, self._by_name)
         if self.default_agent is not None and self.default_agent not in self._by_name:
             raise ConfigurationError(
                 f"default_agent {self.default_agent!r} is not one of {sorted(self._by_name)}"

@@ -12,6 +12,7 @@
 
     keel route "message" [--app …] [--json]
     keel handoffs [list|show|claim|reply|handback] …
+    keel plans [show ID] [--app …] [--json]
 
     keel serve [--app pkg.module:attr] [--config FILE] [--host H] [--port P]
     keel worker --config FILE [--app pkg.module:attr]
@@ -311,9 +312,11 @@ cli.add_typer(feedback_app, name="feedback")
 cli.command("replay")(replay_command)
 
 from keel._cli.orchestration import handoffs_app, route  # noqa: E402
+from keel._cli.plans import plans_app  # noqa: E402
 
 cli.command()(route)
 cli.add_typer(handoffs_app, name="handoffs")
+cli.add_typer(plans_app, name="plans")  # issue 9: keel plans [show ID]
 
 
 @cli.command()

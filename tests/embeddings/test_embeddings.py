@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import builtins
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from keel.embeddings import Embedder, HashEmbedder, LocalEmbedder, default_embedder
+from keel.embeddings import (
+    Embedder,
+    HashEmbedder,
+    LocalEmbedder,
+    default_embedder,
+    int8_embedder,
+)
 from keel.exceptions import MissingExtraError
 
 
@@ -70,3 +77,39 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_hash_embedder_relates_texts_that_share_words() -> None:
     rows = HashEmbedder(256).embed(["refund for order 42", "order 42 refund", "weather"])
     assert rows[0] @ rows[1] > 0.8 > rows[0] @ rows[2]
+
+
+def test_one_short_text_on_its_own_session_matches_the_batch() -> None:
+    texts = ["where is my parcel", "I was charged twice for one invoice", "hi"]
+    whole = default_embedder().embed(texts)
+    for i, text in enumerate(texts):
+        alone = default_embedder().embed([text])
+        assert alone.shape == (1, 384)
+        assert float(alone[0] @ whole[i]) > 0.9999
+
+
+def test_int8_matmul_embedder_is_its_own_space_close_to_the_float_one() -> None:
+    texts = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
+    fast = int8_embedder()
+    assert fast is int8_embedder()
+    assert fast.name != default_embedder().name  # never compared with float vectors
+    vectors = fast.embed(texts)
+    assert (vectors * default_embedder().embed(texts)).sum(axis=1).min() > 0.95
+    sims = vectors @ vectors.T
+    assert sims[0, 1] == pytest.approx(0.6660, abs=0.05)
+    assert sims[0, 2] == pytest.approx(0.1046, abs=0.05)
+    assert float(fast.embed([texts[1]])[0] @ vectors[1]) > 0.9999
+
+
+def test_the_int8_model_is_converted_once_into_keel_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEEL_CACHE", str(tmp_path))
+    fresh = LocalEmbedder(int8_matmul=True)
+    [converted] = (tmp_path / "models").glob("minilm-l6-int8-matmul-*.onnx")
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [converted.name]  # no temps
+    text = ["where is my parcel"]
+    assert float(fresh.embed(text)[0] @ int8_embedder().embed(text)[0]) > 0.9999
+    stamp = converted.stat().st_mtime_ns
+    LocalEmbedder(int8_matmul=True)
+    assert converted.stat().st_mtime_ns == stamp  # the second load reads the cached file

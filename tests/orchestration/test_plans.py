@@ -3,11 +3,13 @@ steps compensated in reverse, a killed process resumed at the right step."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,3 +153,101 @@ async def test_an_interrupted_step_that_is_not_idempotent_waits_for_a_person(
     after = await executor(db).execute(record.id)
     assert after.status == "needs_attention" and "email" in (after.error or "")
     assert _lines(effects) == []
+
+
+# -- a plan proposed inside a run: confirmed through `keel runs`, from other processes ---
+
+PLAN_APP = "tests.orchestration.plan_app:app"
+
+
+def _keel(*args: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).with_name("keel")
+    return subprocess.run(
+        [str(script), *args, "--app", PLAN_APP],
+        cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _keel_json(*args: str) -> Any:
+    done = _keel(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _propose_in_a_run(order: str = "A1") -> tuple[str, dict[str, Any]]:
+    data = _keel_json("run", "--agent", "planner", f"plan {order}")
+    assert data["status"] == "suspended", data
+    (pending,) = data["pending"]
+    assert pending["tool"] == "run_plan" and "waits for confirmation" in pending["reason"]
+    (plan,) = _keel_json("plans")
+    assert (plan["status"], plan["run_id"]) == ("awaiting_confirmation", data["run_id"])
+    return data["run_id"], plan
+
+
+def test_keel_runs_approve_confirms_a_plan_and_it_executes(effects: Path) -> None:
+    run_id, plan = _propose_in_a_run()
+    assert _lines(effects) == []  # nothing runs before the confirmation
+    approved = _keel("runs", "approve", run_id)
+    assert approved.returncode == 0, approved.stderr
+    assert '"status":"completed"' in approved.stdout.replace(" ", "")
+    assert _lines(effects) == ["reserve lamp", "charge 20.0", "ship A1"]
+    shown = _keel_json("plans", "show", plan["id"])
+    assert shown["status"] == "completed" and shown["run_id"] == run_id
+    assert [s["status"] for s in shown["steps"]] == ["finished"] * 3
+    again = _keel("runs", "approve", run_id)
+    assert again.returncode == 2 and "already completed" in again.stderr
+    assert _lines(effects) == ["reserve lamp", "charge 20.0", "ship A1"]  # once
+    assert _keel_json("runs", "show", run_id)["status"] == "completed"
+
+
+def test_keel_runs_reject_rejects_the_plan_and_nothing_runs(effects: Path) -> None:
+    run_id, plan = _propose_in_a_run()
+    data = _keel_json("runs", "reject", run_id, "--reason", "too expensive")
+    assert data["status"] == "completed" and "too expensive" in data["output"]
+    shown = _keel_json("plans", "show", plan["id"])
+    assert shown["status"] == "rejected"
+    assert _lines(effects) == []
+    assert _keel_json("plans", "--status", "rejected")[0]["id"] == plan["id"]
+
+
+def test_a_plan_that_waits_on_a_run_is_not_confirmed_behind_its_back(
+    tmp_path: Path, effects: Path
+) -> None:
+    run_id, plan = _propose_in_a_run()
+    from keel.settings import data_dir
+
+    with pytest.raises(PlanError, match=f"keel runs approve {run_id}"):
+        executor(data_dir() / "keel.db").confirm(plan["id"], "mallory")
+
+
+def test_a_failed_step_in_a_confirmed_plan_reports_its_compensations(effects: Path) -> None:
+    run_id, plan = _propose_in_a_run("BAD")
+    _keel("runs", "approve", run_id)
+    assert _lines(effects) == ["reserve lamp", "charge 20.0", "refund 20.0", "release lamp"]
+    shown = _keel("plans", "show", plan["id"])
+    assert shown.returncode == 0 and "failed" in shown.stdout and "courier" in shown.stdout
+
+
+def test_keel_plans_names_unknown_plans_and_statuses() -> None:
+    unknown = _keel("plans", "show", "p-nope")
+    assert unknown.returncode == 2 and "no plan 'p-nope'" in unknown.stderr
+    bad = _keel("plans", "--status", "sleeping")
+    assert bad.returncode == 2 and "--status must be one of" in bad.stderr
+    assert _keel_json("plans") == []
+
+
+def test_the_plan_tool_refuses_a_plan_naming_unknown_tools_before_anything_is_stored(
+    tmp_path: Path, effects: Path
+) -> None:
+    from keel.exceptions import ToolArgumentsError
+
+    plans = executor(tmp_path / "k.db")
+    run_plan = plans.as_tool()
+    bad = {"steps": [{"tool": "teleport"}, {"tool": "charge", "arguments": {"amount": "x"}}]}
+    with pytest.raises(ToolArgumentsError, match="unknown tool 'teleport'") as caught:
+        run_plan.validate(bad)
+    assert "step 2: invalid arguments for 'charge'" in str(caught.value)
+    with pytest.raises(ToolArgumentsError, match="steps"):
+        run_plan.validate({"goal": "nothing to do", "steps": []})
+    assert plans.store.list() == []
+    assert run_plan.validate(_order().model_dump())["steps"][2]["tool"] == "ship"

@@ -9,7 +9,8 @@ Each call of the model's response has a record (`planned → started → finishe
   tool is idempotent or read-only — with the same idempotency key — otherwise stop with
   `needs_attention`, naming the call, and let a person decide;
 - suspended: run it once approved; a rejection becomes the tool's result, the reason
-  passing the input middleware like any text a person writes.
+  passing the input middleware like any text a person writes (a tool with an
+  `on_rejected(arguments, ctx, decision)` method hears of it first, e.g. a plan).
 
 When every call has a result they are appended as one tool message; until then the run
 suspends with its pending actions.
@@ -32,7 +33,7 @@ from keel.events import (
 )
 from keel.messages import Message, ToolResultPart
 from keel.middleware import Respond, SuspendRun, ToolCall
-from keel.runs.pending import Approve, PendingAction, Reject
+from keel.runs.pending import Approve, DecisionRecord, PendingAction, Reject
 from keel.runs.state import CallRecord
 
 __all__ = ["pending_id", "settle_tool_step", "started_events"]
@@ -125,11 +126,20 @@ async def _decided(run: ActiveRun, record: CallRecord, index: int) -> bool | Non
     if isinstance(decision.decision, Approve):
         return True
     result = await _rejection(run, record, decision.decision)
+    await _tell_rejected(run, record, decision)  # the tool (a plan keeps state)
     rejected = _tool_call(run, record, index, approved=False)
     rejected.context.approved_by = decision.decided_by  # who decided (here: rejected)
-    await run.pipeline.rejected(rejected, result)
+    await run.pipeline.rejected(rejected, result)  # the middleware (the gateway audits)
     await _finish(run, record, result)
     return None
+
+
+async def _tell_rejected(run: ActiveRun, record: CallRecord, decision: DecisionRecord) -> None:
+    """A tool that keeps state about its waiting call (a plan) hears of the rejection."""
+    hook = getattr(run.tools.get(record.call.tool_name), "on_rejected", None)
+    if hook is not None:
+        context = call_context(run.context, record.call.call_id, approved=False)
+        await hook(record.call.arguments, context, decision)
 
 
 def _tool_call(run: ActiveRun, record: CallRecord, index: int, approved: bool) -> ToolCall:

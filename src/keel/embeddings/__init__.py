@@ -2,10 +2,18 @@
 
 `Embedder` is the protocol every backend implements; `LocalEmbedder` is the offline
 default (all-MiniLM-L6-v2 as int8 ONNX, extra `embeddings`); `default_embedder()` returns
-one per process, so the model is loaded once.
+one per process, so the model is loaded once. `int8_embedder()` multiplies in int8
+(its own vector space, ~2x faster for one short text): the semantic router's default.
 """
 
 from keel.embeddings.base import Embedder, HashEmbedder, cosine
-from keel.embeddings.local import LocalEmbedder, default_embedder
+from keel.embeddings.local import LocalEmbedder, default_embedder, int8_embedder
 
-__all__ = ["Embedder", "HashEmbedder", "LocalEmbedder", "cosine", "default_embedder"]
+__all__ = [
+    "Embedder",
+    "HashEmbedder",
+    "LocalEmbedder",
+    "cosine",
+    "default_embedder",
+    "int8_embedder",
+]

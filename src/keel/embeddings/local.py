@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 
 from keel.embeddings.base import Embedder, Vectors, normalize
+from keel.embeddings.quantized import int8_matmul_model
 from keel.exceptions import MissingExtraError
 
-__all__ = ["LocalEmbedder", "default_embedder"]
+__all__ = ["LocalEmbedder", "default_embedder", "int8_embedder"]
 
 MAX_TOKENS = 256
 """The model's own limit (sentence-transformers' max_seq_length); longer text is cut."""
+SHORT_TOKENS = 64
+"""Up to this many tokens, one text is embedded on one thread (`LocalEmbedder._one`)."""
 
 
 class LocalEmbedder:
@@ -33,25 +36,43 @@ class LocalEmbedder:
     dimensions: int = 384
     name: str = "all-MiniLM-L6-v2-int8"
 
-    def __init__(self, *, batch_size: int = 32, threads: int | None = None) -> None:
+    def __init__(
+        self, *, batch_size: int = 32, threads: int | None = None, int8_matmul: bool = False
+    ) -> None:
         ort, tokenizers, model_path = _imports()
+        if int8_matmul:  # a different vector space: see keel.embeddings.quantized
+            model_path = int8_matmul_model(ort, model_path)
+            self.name = "all-MiniLM-L6-v2-int8-matmul"
+        self._one_by_one = int8_matmul
+        """int8 activations are quantized per call, so padding would move the vectors."""
         self.batch_size = batch_size
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        self._session = ort.InferenceSession(
-            str(model_path), options, providers=["CPUExecutionProvider"]
-        )
+        self._ort, self._model_path = ort, model_path
+        self._session = self._new_session(threads)
+        self._short_session: Any = self._session if threads == 1 else None
         tokenizer_file = resources.files("keel.embeddings") / "assets" / "minilm-tokenizer.json"
         self._tokenizer = tokenizers.Tokenizer.from_str(tokenizer_file.read_text("utf-8"))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._lock = threading.Lock()  # the tokenizer's settings are shared state
 
+    def _new_session(self, threads: int | None) -> Any:
+        options = self._ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        if threads == 1:
+            options.execution_mode = self._ort.ExecutionMode.ORT_SEQUENTIAL
+        return self._ort.InferenceSession(
+            str(self._model_path), options, providers=["CPUExecutionProvider"]
+        )
+
     def embed(self, texts: Sequence[str]) -> Vectors:
         if isinstance(texts, str):
             raise TypeError("embed takes a sequence of texts; wrap one text in a list")
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        if len(texts) == 1 or self._one_by_one:
+            for i, text in enumerate(texts):
+                out[i] = self._one(text)[0]
+            return out
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
@@ -79,6 +100,26 @@ class LocalEmbedder:
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return normalize(pooled)
 
+    def _one(self, text: str) -> Vectors:
+        """One text, unpadded, so pooling is a plain mean: a query, a message to route."""
+        with self._lock:
+            ids = self._tokenizer.encode(text).ids
+        row = np.array([ids], dtype=np.int64)
+        feeds = {"input_ids": row, "attention_mask": np.ones_like(row), "token_type_ids": row * 0}
+        (hidden,) = self._session_for(len(ids)).run(["last_hidden_state"], feeds)
+        return normalize(hidden.mean(axis=1))
+
+    def _session_for(self, tokens: int) -> Any:
+        """A short text runs on a one-thread, sequential session: for ~10 tokens, waking
+        a second thread costs more than it saves, and under load it waits for a core.
+        Made on first use; the same model, so the same vectors."""
+        if tokens > SHORT_TOKENS:
+            return self._session
+        with self._lock:
+            if self._short_session is None:
+                self._short_session = self._new_session(1)
+            return self._short_session
+
 
 def _imports() -> tuple[Any, Any, Any]:
     try:
@@ -94,3 +135,10 @@ def _imports() -> tuple[Any, Any, Any]:
 def default_embedder() -> Embedder:
     """The process-wide local embedder, loaded on first use (~0.2 s)."""
     return LocalEmbedder()
+
+
+@cache
+def int8_embedder() -> Embedder:
+    """The process-wide embedder with int8 matrix products (`keel.embeddings.quantized`):
+    ~2x faster for one short text, its own vector space. The router's default."""
+    return LocalEmbedder(int8_matmul=True)

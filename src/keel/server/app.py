@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from keel import __version__
 from keel.app import App
-from keel.server import native, openai_compat
+from keel.server import native, openai_compat, webhooks
 from keel.server.auth import Authenticator
 from keel.server.config import ServerSettings
 from keel.server.docs import install_docs
@@ -57,6 +57,7 @@ def create_server(
     api.include_router(_health_router())
     api.include_router(native.router)
     api.include_router(openai_compat.router)
+    api.include_router(webhooks.router)  # issue 9: POST /webhooks/{name}
     return api
 
 

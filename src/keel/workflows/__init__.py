@@ -5,6 +5,7 @@ from keel.workflows.executor import PlanExecutor
 from keel.workflows.plan import Compensation, Plan, PlanError, PlanStep, validate_plan
 from keel.workflows.stateless import run_stateless
 from keel.workflows.store import PlanRecord, PlanStore
+from keel.workflows.tool import PlanTool
 
 __all__ = [
     "Compensation",
@@ -14,6 +15,7 @@ __all__ = [
     "PlanRecord",
     "PlanStep",
     "PlanStore",
+    "PlanTool",
     "run_stateless",
     "validate_plan",
 ]

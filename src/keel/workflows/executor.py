@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_core import to_json
 
@@ -23,6 +23,9 @@ from keel.principal import ANONYMOUS, Principal
 from keel.tools.base import Tool
 from keel.workflows.plan import Plan, PlanError, validate_plan
 from keel.workflows.store import PlanRecord, PlanStore, StepRecord
+
+if TYPE_CHECKING:
+    from keel.workflows.tool import PlanTool
 
 __all__ = ["PlanExecutor"]
 
@@ -63,8 +66,26 @@ class PlanExecutor:
     def reject(self, plan_id: str, by: str, *, tenant_id: str = "default") -> PlanRecord:
         return self._decide(plan_id, by, tenant_id, confirmed=False)
 
+    def as_tool(self, name: str = "run_plan") -> PlanTool:
+        """The tool an agent proposes a plan with: a call waits for confirmation as the
+        run's pending action (`keel runs approve|reject RUN`), then executes the plan."""
+        from keel.workflows.tool import PlanTool
+
+        return PlanTool(self, name)
+
     def _decide(self, plan_id: str, by: str, tenant_id: str, *, confirmed: bool) -> PlanRecord:
         record = self.store.load(plan_id, tenant_id=tenant_id)
+        if record.run_id is not None:
+            verb = "approve" if confirmed else "reject"
+            raise PlanError(
+                f"plan {plan_id!r} waits on run {record.run_id!r}: decide it with "
+                f"`keel runs {verb} {record.run_id}`"
+            )
+        return self.decide(record, by, confirmed=confirmed)
+
+    def decide(self, record: PlanRecord, by: str, *, confirmed: bool) -> PlanRecord:
+        """Confirm or reject a waiting plan; of two racing decisions exactly one counts."""
+        plan_id, tenant_id = record.id, record.principal.tenant_id
         record.status = "confirmed" if confirmed else "rejected"
         record.confirmed_by = by
         if not self.store.transition(record, ("awaiting_confirmation",)):

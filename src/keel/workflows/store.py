@@ -43,8 +43,12 @@ class PlanRecord:
     next_step: int = 0
     failed_step: int | None = None
     confirmed_by: str | None = None
+    """Who confirmed or rejected it: a person's name, or "policy"."""
     error: str | None = None
     report: str | None = None
+    run_id: str | None = None
+    """The run whose pending action confirms it (`keel runs approve|reject RUN`); None for
+    a plan proposed outside a run (`PlanExecutor.propose`)."""
 
 
 _ADAPTER = TypeAdapter(PlanRecord)
@@ -61,6 +65,31 @@ class PlanStore:
                 "INSERT INTO plans VALUES (?, ?, ?, NULL, NULL, ?, ?, ?)",
                 (record.principal.tenant_id, record.id, record.status, _dump(record), now, now),
             )
+
+    def ensure(self, record: PlanRecord) -> PlanRecord:
+        """Store `record` unless a plan with its id exists; the stored one either way (a
+        re-invoked plan tool finds the plan its first call created)."""
+        now, tenant = time.time(), record.principal.tenant_id
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO plans VALUES (?, ?, ?, NULL, NULL, ?, ?, ?)",
+                (tenant, record.id, record.status, _dump(record), now, now),
+            )
+        return self.load(record.id, tenant_id=tenant)
+
+    def list(
+        self, *, tenant_id: str = "default", status: PlanStatus | None = None, limit: int = 50
+    ) -> list[PlanRecord]:
+        """The most recently updated plans first."""
+        where, args = "tenant_id = ?", [tenant_id]
+        if status is not None:
+            where, args = where + " AND status = ?", [*args, status]
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                f"SELECT state FROM plans WHERE {where} ORDER BY updated_at DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [_ADAPTER.validate_json(row[0]) for row in rows]
 
     def load(self, plan_id: str, *, tenant_id: str) -> PlanRecord:
         with self.db.reading() as conn:
