@@ -114,7 +114,12 @@ _TABLE: tuple[tuple[str, float, tuple[str, ...], str], ...] = (
         r"|(?:^|\n)\s*(?:system|assistant|developer)\s*:|###\s*(?:system|instruction)"
         r"|</?(?:system|instructions?|admin)>|\bbegin (?:system|admin) (?:prompt|message)",
     ),
-    ("new_rules", 0.7, (":",), rf"\b(?:new|updated|real|actual|revised|secret) {_RULES}\s*:"),
+    (
+        "new_rules",
+        0.7,
+        ("new ", "updated ", "real ", "actual ", "revised ", "secret "),
+        rf"\b(?:new|updated|real|actual|revised|secret) {_RULES}\s*:",
+    ),
     (
         "no_limits",
         0.6,
@@ -178,7 +183,7 @@ _TABLE: tuple[tuple[str, float, tuple[str, ...], str], ...] = (
     (
         "to_the_ai",
         0.6,
-        ("ai", "assistant", "llm", "model", "bot", "when you"),
+        ("ai ", "ai,", "ai:", "ai.", "assistant", "llm", "model", "bot", "when you"),
         r"\b(?:note|message|instruction) (?:to|for) (?:the )?"
         r"(?:ai|assistant|llm|model|chatbot|bot)\b"
         r"|\b(?:ai|assistant|llm|chatbot),? (?:please )?(?:ignore|disregard|forward|send|email"
