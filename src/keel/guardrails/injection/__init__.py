@@ -88,7 +88,7 @@ def second_tier(scored: FastScore) -> Verdict:
 @cache
 def _embedder() -> Embedder:
     """A one-thread onnxruntime session of the default model for the second tier: one short
-    window (<= 320 characters) gains nothing from more threads, and under contention extra
+    window (<= 160 characters) gains nothing from more threads, and under contention extra
     threads spin against other work (measured in issue 9's router: half the latency)."""
     from keel.embeddings.local import LocalEmbedder
 

@@ -257,10 +257,13 @@ class FastScore:
     score: float
     signals: tuple[str, ...]
     window: str
-    """The folded text around the strongest signal (what the second tier reads)."""
+    """The folded text around the strongest signal (what the second tier reads). 160
+    characters (~40 tokens) by default: the second tier's cost is embedding it, and in
+    cross-validation over families 160 characters detected as well as 320 (48.2 % vs
+    47.6 % TPR at 0.5 % FPR) at about half the embedding time."""
 
 
-def fast_score(text: str, *, window_chars: int = 320) -> FastScore:
+def fast_score(text: str, *, window_chars: int = 160) -> FastScore:
     readings = views(text)
     fired: dict[str, float] = {}
     best = (0.0, 0, 0, 0)
