@@ -20,6 +20,7 @@ from keel.guardrails.base import Guardrail, Stage, Verdict
 from keel.guardrails.injection.fast import FastScore, fast_score
 
 if TYPE_CHECKING:
+    from keel.embeddings import Embedder
     from keel.guardrails.injection.classifier import InjectionClassifier
 
 __all__ = ["FastInjectionGuard", "InjectionGuard", "UntrustedData", "fast_score", "wrap_untrusted"]
@@ -75,14 +76,23 @@ class InjectionGuard(Guardrail):
 
 
 def second_tier(scored: FastScore) -> Verdict:
-    from keel.embeddings import default_embedder
     from keel.guardrails.injection.classifier import features
 
     model = _classifier()
-    probability = float(model.probabilities(features(default_embedder(), [scored]))[0])
+    probability = float(model.probabilities(features(_embedder(), [scored]))[0])
     if probability >= model.threshold:
         return Verdict.block(_reason("classifier", scored), round(probability, 4))
     return Verdict.allow(round(probability, 4))
+
+
+@cache
+def _embedder() -> Embedder:
+    """A one-thread onnxruntime session of the default model for the second tier: one short
+    window (<= 160 characters) gains nothing from more threads, and under contention extra
+    threads spin against other work (measured in issue 9's router: half the latency)."""
+    from keel.embeddings.local import LocalEmbedder
+
+    return LocalEmbedder(threads=1)
 
 
 @cache

@@ -114,7 +114,12 @@ _TABLE: tuple[tuple[str, float, tuple[str, ...], str], ...] = (
         r"|(?:^|\n)\s*(?:system|assistant|developer)\s*:|###\s*(?:system|instruction)"
         r"|</?(?:system|instructions?|admin)>|\bbegin (?:system|admin) (?:prompt|message)",
     ),
-    ("new_rules", 0.7, (":",), rf"\b(?:new|updated|real|actual|revised|secret) {_RULES}\s*:"),
+    (
+        "new_rules",
+        0.7,
+        ("new ", "updated ", "real ", "actual ", "revised ", "secret "),
+        rf"\b(?:new|updated|real|actual|revised|secret) {_RULES}\s*:",
+    ),
     (
         "no_limits",
         0.6,
@@ -178,7 +183,7 @@ _TABLE: tuple[tuple[str, float, tuple[str, ...], str], ...] = (
     (
         "to_the_ai",
         0.6,
-        ("ai", "assistant", "llm", "model", "bot", "when you"),
+        ("ai ", "ai,", "ai:", "ai.", "assistant", "llm", "model", "bot", "when you"),
         r"\b(?:note|message|instruction) (?:to|for) (?:the )?"
         r"(?:ai|assistant|llm|model|chatbot|bot)\b"
         r"|\b(?:ai|assistant|llm|chatbot),? (?:please )?(?:ignore|disregard|forward|send|email"
@@ -252,10 +257,13 @@ class FastScore:
     score: float
     signals: tuple[str, ...]
     window: str
-    """The folded text around the strongest signal (what the second tier reads)."""
+    """The folded text around the strongest signal (what the second tier reads). 160
+    characters (~40 tokens) by default: the second tier's cost is embedding it, and in
+    cross-validation over families 160 characters detected as well as 320 (48.2 % vs
+    47.6 % TPR at 0.5 % FPR) at about half the embedding time."""
 
 
-def fast_score(text: str, *, window_chars: int = 320) -> FastScore:
+def fast_score(text: str, *, window_chars: int = 160) -> FastScore:
     readings = views(text)
     fired: dict[str, float] = {}
     best = (0.0, 0, 0, 0)

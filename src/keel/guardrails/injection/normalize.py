@@ -57,14 +57,18 @@ _LEET = str.maketrans("013457@$!|+", "oieastasiit")
 _SPACED = re.compile(r"\b[a-z][ .\-_*/]{1,3}[a-z][ .\-_*/]{1,3}[a-z][ .\-_*/]{1,3}[a-z]\b")
 _NON_LETTER = re.compile(r"[^a-z]+")
 _DESPACE = re.compile(r"(?<=\S)[ .\-_*/](?=\S)")
-_LEETY = re.compile(r"[a-z][0134579@$!|+]|[0134579@$!|+][a-z]")
+_LEETY = re.compile(r"[a-z][0134579@$!|+]+[a-z]")  # "3rd" or "5pm" is no leet
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-]{16}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _B64 = re.compile(r"[A-Za-z0-9+/_\-]{16,}={0,2}")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}[ :]?){8,}")
 _URL = re.compile(r"%[0-9a-fA-F]{2}")
 _UESC = re.compile(r"(?:\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}){3,}")
-_WS = re.compile(r"\s+")
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+"""Combining marks (accents split off by NFKD): one regex pass, not a loop per character."""
+_ROT13_WORDS = ("gur ", " lbh", " naq ", " vf ", " gb ", "lbhe ", "ehyrf", "ahyr", "vtaber", "rot")
+"""The commonest English words (and "rules", "ignore") as rot13 writes them, or a mention
+of rot13 itself: only then is a rot13 reading worth a pass over the text."""
 _ROT13 = str.maketrans("abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm")
 
 
@@ -74,10 +78,12 @@ def fold(text: str) -> str:
         half = MAX_CHARS // 2
         text = text[:half] + " " + text[-half:]
     if text.isascii():  # the common case: only control characters can hide here
-        return _WS.sub(" ", _CONTROL.sub("", text).lower())
+        if _CONTROL.search(text):
+            text = _CONTROL.sub("", text)
+        return " ".join(text.lower().split())  # ~3x a regex sub over every space
     text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return _WS.sub(" ", text.casefold().translate(_CONFUSABLE))
+    text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    return " ".join(text.casefold().translate(_CONFUSABLE).split())
 
 
 def views(text: str) -> list[str]:
@@ -86,7 +92,8 @@ def views(text: str) -> list[str]:
     out = [base]
     if _LEETY.search(base):
         out.append(base.translate(_LEET))
-    out.append(base.translate(_ROT13))  # cheap; matched like any other reading
+    if any(w in base for w in _ROT13_WORDS):  # rot13 English: read it, else skip the pass
+        out.append(base.translate(_ROT13))
     if _SPACED.search(base):  # letters spelled out: one space inside words, more between
         out.append(fold(_DESPACE.sub("", text)))
     if _maybe_encoded(text):
