@@ -52,8 +52,10 @@ class PresidioFinder:
 def presidio_finder() -> PresidioFinder | None:
     """The recognizers, or None when presidio-analyzer is not installed."""
     try:
-        import tldextract
-        from presidio_analyzer import predefined_recognizers
+        import tldextract  # pyright: ignore[reportMissingImports]  # bench-guardrails extra
+        from presidio_analyzer import (  # pyright: ignore[reportMissingImports]
+            predefined_recognizers,
+        )
     except ImportError:
         return None
     # The email recognizer validates domains with tldextract, which would fetch the public
