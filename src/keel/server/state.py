@@ -19,6 +19,7 @@ from keel.server.problems import Problem
 
 if TYPE_CHECKING:
     from keel.security.keys import ApiKeyStore
+    from keel.storage.redis_locks import RedisSessionLocks
     from keel.worker.client import TemporalRuns
 
 __all__ = ["CurrentPrincipal", "ServerState", "server_state"]
@@ -32,6 +33,8 @@ class ServerState:
     runs: InProcessRuns = field(default_factory=InProcessRuns)
     temporal: TemporalRuns | None = None
     """Set when runs execute on `keel worker` processes."""
+    session_locks: RedisSessionLocks | None = None
+    """Set with Redis: runs of one session take turns across API processes."""
     local_queue: AdmissionQueue = field(init=False)
     remote_queue: AdmissionQueue = field(init=False)
 
@@ -46,9 +49,21 @@ class ServerState:
     ) -> ServerState:
         if authenticator is None:
             authenticator = default_authenticator(settings.api_keys, _key_store(app))
-        return cls(
+        state = cls(
             app=app, settings=settings, authenticator=authenticator, temporal=_temporal(settings)
         )
+        stores = settings.stores
+        if stores.redis_url is not None:
+            from keel.storage.redis_locks import RedisSessionLocks
+
+            state.session_locks = RedisSessionLocks(stores.redis_url, wait_s=stores.session_wait_s)
+            app.runner.locks = state.session_locks
+        return state
+
+    async def close(self) -> None:
+        """On shutdown, after the drain: free the Redis connections."""
+        if self.session_locks is not None:
+            await self.session_locks.close()
 
     def agent(self, name: str | None) -> Agent[Any]:
         try:
