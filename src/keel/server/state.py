@@ -16,6 +16,7 @@ from keel.server.config import ServerSettings
 from keel.server.execution import InProcessRuns
 from keel.server.limits import AdmissionQueue
 from keel.server.problems import Problem
+from keel.server.scopes import ToolScopeGuard, current_scope
 
 if TYPE_CHECKING:
     from keel.security.keys import ApiKeyStore
@@ -52,12 +53,14 @@ class ServerState:
         state = cls(
             app=app, settings=settings, authenticator=authenticator, temporal=_temporal(settings)
         )
+        runner = app.runner
+        runner.middleware = (*runner.middleware, ToolScopeGuard())  # the key's tool scope
         stores = settings.stores
         if stores.redis_url is not None:
             from keel.storage.redis_locks import RedisSessionLocks
 
             state.session_locks = RedisSessionLocks(stores.redis_url, wait_s=stores.session_wait_s)
-            app.runner.locks = state.session_locks
+            runner.locks = state.session_locks
         return state
 
     async def close(self) -> None:
@@ -67,9 +70,12 @@ class ServerState:
 
     def agent(self, name: str | None) -> Agent[Any]:
         try:
-            return self.app.agent(name)
+            agent = self.app.agent(name)
         except ConfigurationError as exc:
             raise Problem(404, str(exc)) from None
+        if (scope := current_scope.get()) is not None:
+            scope.check_agent(agent.name)
+        return agent
 
     def queue_for(self, agent: Agent[Any]) -> AdmissionQueue:
         return self.local_queue if _is_local(agent) else self.remote_queue
@@ -116,6 +122,7 @@ def _key(request: Request) -> str | None:
 async def _principal(
     request: Request, state: Annotated[ServerState, Depends(server_state)]
 ) -> Principal:
+    current_scope.set(None)  # set again by an authenticator that verified a scoped key
     principal = await state.authenticator.authenticate(_key(request))
     if principal is None:
         raise Problem(
