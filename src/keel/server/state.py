@@ -54,7 +54,8 @@ class ServerState:
             app=app, settings=settings, authenticator=authenticator, temporal=_temporal(settings)
         )
         runner = app.runner
-        runner.middleware = (*runner.middleware, ToolScopeGuard())  # the key's tool scope
+        if not any(isinstance(m, ToolScopeGuard) for m in runner.middleware):
+            runner.middleware = (*runner.middleware, ToolScopeGuard())  # the key's tool scope
         stores = settings.stores
         if stores.redis_url is not None:
             from keel.storage.redis_locks import RedisSessionLocks
