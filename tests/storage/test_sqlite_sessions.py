@@ -208,3 +208,18 @@ async def test_a_corrupt_new_row_is_reported_after_the_history_was_cached(
         conn.execute("UPDATE session_messages SET message = '{\"role\": 5}' WHERE seq = 2")
     with pytest.raises(SessionError, match="corrupt"):
         await store.load("s1")
+
+
+async def test_history_cache_is_bounded_by_messages_as_conversations_grow(
+    sqlite_store: SQLiteSessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.storage import sqlite_sessions
+
+    monkeypatch.setattr(sqlite_sessions, "CACHED_MESSAGES", 10)
+    for turn in range(3):  # three sessions whose histories grow past the bound together
+        for session in ("a", "b", "c"):
+            await sqlite_store.append(session, CONVERSATION[:2])
+            assert await sqlite_store.load(session) == CONVERSATION[:2] * (turn + 1)
+    cached = sqlite_store._cache.values()  # pyright: ignore[reportPrivateUsage]
+    assert sum(len(c.messages) for c in cached) <= 10
+    assert await sqlite_store.load("a") == CONVERSATION[:2] * 3  # evicted: read back whole

@@ -8,9 +8,17 @@ another process holding the session makes the store refuse with `SessionBusyErro
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 from weakref import WeakValueDictionary
 
-__all__ = ["SessionLocks"]
+__all__ = ["HeldLock", "SessionLocks"]
+
+
+class HeldLock(Protocol):
+    """A session's turn, held until the run ends; `release()` is synchronous because the
+    run loop calls it in `finally` (an `asyncio.Lock`, or `RedisSessionLocks`' pair)."""
+
+    def release(self) -> None: ...
 
 
 class SessionLocks:
@@ -18,7 +26,7 @@ class SessionLocks:
         # Weak: a lock lives while some run holds or waits on it, then goes.
         self._locks: WeakValueDictionary[tuple[str, str], asyncio.Lock] = WeakValueDictionary()
 
-    async def acquire(self, tenant_id: str, session_id: str | None) -> asyncio.Lock | None:
+    async def acquire(self, tenant_id: str, session_id: str | None) -> HeldLock | None:
         """Wait for the session's turn; release the returned lock when the run ends."""
         if session_id is None:
             return None

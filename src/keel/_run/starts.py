@@ -8,7 +8,6 @@ context managers: the fast path of every run goes through here.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from keel._run.active import ActiveRun
 from keel._run.checkpoint import Checkpointer
 from keel._run.handoff import HANDOFF_KEY, take_handoff
+from keel._run.locks import HeldLock
 from keel._run.prepare import (
     RunInput,
     activate,
@@ -45,7 +45,7 @@ class Begun:
     opening: RunStarted | RunResumed
     respond: str | None = None
     """Set when input middleware answered in the model's place."""
-    lock: asyncio.Lock | None = None
+    lock: HeldLock | None = None
     """The session's lock, held until the run ends."""
     refused: Exception | None = None
     """What input middleware raised (a guardrail in raise mode): the run is told started,
@@ -55,7 +55,7 @@ class Begun:
         self.release_lock(self.lock)
 
     @staticmethod
-    def release_lock(lock: asyncio.Lock | None) -> None:
+    def release_lock(lock: HeldLock | None) -> None:
         if lock is not None:
             lock.release()
 
@@ -101,7 +101,7 @@ async def _begin_new(
     messages: list[Message],
     deps: Any,
     *,
-    lock: asyncio.Lock | None,
+    lock: HeldLock | None,
 ) -> Begun:
     history = [] if state.session_id is None else await load_history(runner.session_store, state)
     state.history_len = len(history)

@@ -42,6 +42,7 @@ def create_server(
     async def lifespan(api: FastAPI) -> AsyncGenerator[None]:
         yield
         await state.runs.drain(DRAIN_SECONDS)  # graceful shutdown: in-flight runs finish
+        await state.close()
 
     api = FastAPI(
         title=settings.title,

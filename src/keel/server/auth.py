@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from keel.principal import ANONYMOUS, Principal
 from keel.security.keys import ApiKeyStore, InvalidApiKey
 from keel.server.config import ApiKey
+from keel.server.scopes import KeyScope, current_scope
 
 __all__ = [
     "AllowAnonymous",
@@ -84,9 +85,12 @@ class StoredKeys:
                 return ANONYMOUS
             return None
         try:
-            return self._store.verify(key).principal
+            verified = self._store.verify(key)
         except InvalidApiKey:
             return None
+        k = verified.key
+        current_scope.set(KeyScope(k.id, k.agents, k.tools))  # for the rest of the request
+        return verified.principal
 
 
 class AnyOf:

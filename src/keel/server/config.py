@@ -51,10 +51,14 @@ class QueueSettings(_Strict):
 
 class StoreSettings(_Strict):
     """`database` overrides the app's (a SQLite path or a `postgresql://` URL);
-    `redis_url` carries run events from workers to the API (db 3: `redis://h:6379/3`)."""
+    `redis_url` carries run events from workers to the API (db 3: `redis://h:6379/3`) and
+    holds a lock per session, so runs of one conversation take turns across API processes."""
 
     database: str | None = None
     redis_url: str | None = Field(default=None, pattern=r"^rediss?://")
+    session_wait_s: float = Field(default=60.0, gt=0)
+    """With Redis: how long a message waits for a run of its session in another API
+    process to end (per-session ordering across processes); past it, 409."""
 
 
 class TemporalSettings(_Strict):

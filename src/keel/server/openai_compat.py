@@ -31,6 +31,7 @@ from keel.server.content import require_json
 from keel.server.execution import RunHandle
 from keel.server.openai_types import ChatRequest, to_messages
 from keel.server.problems import Problem
+from keel.server.scopes import ToolScopeGuard
 from keel.server.state import CurrentPrincipal, ServerState, State
 from keel.tools.schema_tool import SchemaTool
 
@@ -55,7 +56,8 @@ async def chat_completions(body: ChatRequest, state: State, principal: CurrentPr
     client_tools = frozenset(t.function.name for t in body.tools or ())
     fmt = body.response_format.output_schema() if body.response_format else None
     shaping = _Shaping(fmt, client_tools)
-    runner = Runner(middleware=[*state.app.middleware, shaping], agents=[agent])
+    guard = ToolScopeGuard(exempt=client_tools)
+    runner = Runner(middleware=[*state.app.middleware, shaping, guard], agents=[agent])
     queue = state.queue_for(agent)
     await queue.__aenter__()
 

@@ -16,9 +16,11 @@ from keel.server.config import ServerSettings
 from keel.server.execution import InProcessRuns
 from keel.server.limits import AdmissionQueue
 from keel.server.problems import Problem
+from keel.server.scopes import ToolScopeGuard, current_scope
 
 if TYPE_CHECKING:
     from keel.security.keys import ApiKeyStore
+    from keel.storage.redis_locks import RedisSessionLocks
     from keel.worker.client import TemporalRuns
 
 __all__ = ["CurrentPrincipal", "ServerState", "server_state"]
@@ -32,6 +34,8 @@ class ServerState:
     runs: InProcessRuns = field(default_factory=InProcessRuns)
     temporal: TemporalRuns | None = None
     """Set when runs execute on `keel worker` processes."""
+    session_locks: RedisSessionLocks | None = None
+    """Set with Redis: runs of one session take turns across API processes."""
     local_queue: AdmissionQueue = field(init=False)
     remote_queue: AdmissionQueue = field(init=False)
 
@@ -46,15 +50,33 @@ class ServerState:
     ) -> ServerState:
         if authenticator is None:
             authenticator = default_authenticator(settings.api_keys, _key_store(app))
-        return cls(
+        state = cls(
             app=app, settings=settings, authenticator=authenticator, temporal=_temporal(settings)
         )
+        runner = app.runner
+        if not any(isinstance(m, ToolScopeGuard) for m in runner.middleware):
+            runner.middleware = (*runner.middleware, ToolScopeGuard())  # the key's tool scope
+        stores = settings.stores
+        if stores.redis_url is not None:
+            from keel.storage.redis_locks import RedisSessionLocks
+
+            state.session_locks = RedisSessionLocks(stores.redis_url, wait_s=stores.session_wait_s)
+            runner.locks = state.session_locks
+        return state
+
+    async def close(self) -> None:
+        """On shutdown, after the drain: free the Redis connections."""
+        if self.session_locks is not None:
+            await self.session_locks.close()
 
     def agent(self, name: str | None) -> Agent[Any]:
         try:
-            return self.app.agent(name)
+            agent = self.app.agent(name)
         except ConfigurationError as exc:
             raise Problem(404, str(exc)) from None
+        if (scope := current_scope.get()) is not None:
+            scope.check_agent(agent.name)
+        return agent
 
     def queue_for(self, agent: Agent[Any]) -> AdmissionQueue:
         return self.local_queue if _is_local(agent) else self.remote_queue
@@ -101,6 +123,7 @@ def _key(request: Request) -> str | None:
 async def _principal(
     request: Request, state: Annotated[ServerState, Depends(server_state)]
 ) -> Principal:
+    current_scope.set(None)  # set again by an authenticator that verified a scoped key
     principal = await state.authenticator.authenticate(_key(request))
     if principal is None:
         raise Problem(

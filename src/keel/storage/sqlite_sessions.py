@@ -28,6 +28,9 @@ __all__ = ["SQLiteSessionStore", "Turn"]
 
 CACHED_SESSIONS = 512
 """Decoded histories kept in memory, least recently loaded dropped first."""
+CACHED_MESSAGES = 20_000
+"""…and at most this many messages in them all: conversations grow, and a cache bounded
+by sessions alone grew with them (a 10-minute soak over 500 sessions: +8 MB RSS)."""
 
 
 @dataclass(slots=True)
@@ -35,6 +38,8 @@ class _Cached:
     created_at: float
     last_seq: int
     messages: list[Message] = field(default_factory=list[Message])
+    counted: int = 0
+    """How many of `messages` the store's running total holds."""
 
 
 class SQLiteSessionStore:
@@ -43,6 +48,7 @@ class SQLiteSessionStore:
     def __init__(self, database: str | Path | SQLiteDatabase) -> None:
         self.db = database if isinstance(database, SQLiteDatabase) else SQLiteDatabase(database)
         self._cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
+        self._cached_messages = 0
 
     async def exists(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> bool:
         check_session_id(session_id)
@@ -60,7 +66,7 @@ class SQLiteSessionStore:
                 "SELECT created_at FROM sessions WHERE tenant_id = ? AND id = ?", key
             ).fetchone()
             if known is None:
-                self._cache.pop(key, None)
+                self._drop(key)
                 raise SessionNotFoundError(session_id)
             cached = self._cache.get(key)
             if cached is None or cached.created_at != known[0]:
@@ -77,14 +83,23 @@ class SQLiteSessionStore:
         return list(cached.messages)
 
     def _remember(self, key: tuple[str, str], cached: _Cached) -> None:
-        self._cache[key] = cached
-        self._cache.move_to_end(key)
-        if len(self._cache) > CACHED_SESSIONS:
-            self._cache.popitem(last=False)
+        self._drop(key)
+        self._cache[key] = cached  # last: the most recently used
+        cached.counted = len(cached.messages)
+        self._cached_messages += cached.counted
+        while len(self._cache) > 1 and (
+            len(self._cache) > CACHED_SESSIONS or self._cached_messages > CACHED_MESSAGES
+        ):
+            self._drop(next(iter(self._cache)))
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        dropped = self._cache.pop(key, None)
+        if dropped is not None:
+            self._cached_messages -= dropped.counted
 
     def forget(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> None:
         """Drop the cached history of a session (after deleting it by other means)."""
-        self._cache.pop((tenant_id, session_id), None)
+        self._drop((tenant_id, session_id))
 
     async def append(
         self,

@@ -119,6 +119,9 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real APIs: the SDK reuses connections
+    # Headers and body go out as two writes; with Nagle on, the second waits for the
+    # client's delayed ACK (~40 ms on Linux), so an "instant" model took 40 ms.
+    disable_nagle_algorithm = True
     fake: FakeLLMServer
 
     def log_message(self, format: str, *args: Any) -> None:
