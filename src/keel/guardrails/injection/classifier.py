@@ -4,7 +4,7 @@ plus the fast tier's signals.
 Why logistic regression in numpy: 400 weights, trained in a second on the labelled set
 in `corpus.py`, and a prediction is one dot product after the embedding; a gradient-boosted
 or neural head would add a dependency for no measured gain on this data. The embedder is
-`keel.embeddings.default_embedder()` (all-MiniLM-L6-v2, int8 ONNX, offline).
+`keel.embeddings.int8_embedder()` (all-MiniLM-L6-v2 with int8 matrix products, offline).
 
 Train with `python -m keel.guardrails.injection.classifier` (writes `data/classifier.npz`):
 fitted on train + validation, with l2 and the threshold (FPR <= 0.5 % on out-of-fold
@@ -160,9 +160,9 @@ def train(embedder: Embedder) -> InjectionClassifier:
 
 
 def main() -> None:
-    from keel.embeddings import default_embedder
+    from keel.embeddings import int8_embedder
 
-    model = train(default_embedder())
+    model = train(int8_embedder())
     model.save()
     print(f"saved {WEIGHTS} (threshold {model.threshold:.4f})")
 
