@@ -64,11 +64,12 @@ class Metrics:
         """name -> circuit breaker (anything with a `state` of closed/half_open/open), beside
         the process-wide ones the model gateway shares (`breaker_for`), always reported."""
         self._telemetries: list[Telemetry] = []
-        self._instruments(self.provider.get_meter("keel"))
+        meter = self.provider.get_meter("keel")
+        self._histograms(meter)
+        self._counters(meter)
+        self._observables(meter)
 
-    def _instruments(self, meter: Any) -> None:
-        counter = meter.create_counter
-
+    def _histograms(self, meter: Any) -> None:
         def histogram(name: str, unit: str, description: str, buckets: Sequence[float]) -> Any:
             return meter.create_histogram(
                 name,
@@ -90,6 +91,9 @@ class Metrics:
             "keel.run.duration", "s", "Run latency (one segment of a resumed run)", DURATION_BUCKETS
         )
         self.run_steps = histogram("keel.run.steps", "{step}", "Model steps per run", STEP_BUCKETS)
+
+    def _counters(self, meter: Any) -> None:
+        counter = meter.create_counter
         self.counters = {
             "runs": counter("keel.runs", unit="{run}", description="Runs by agent and status"),
             "tools": counter("keel.tool.calls", unit="{call}", description="Tool calls"),
@@ -114,6 +118,9 @@ class Metrics:
         self.approvals_pending = meter.create_up_down_counter(
             "keel.approvals.pending", unit="{action}", description="Actions waiting for a person"
         )
+
+    def _observables(self, meter: Any) -> None:
+        """Read when metrics are collected, not recorded: breaker states and drops."""
         meter.create_observable_gauge(
             "keel.breaker.state",
             [self._breaker_states],
