@@ -25,6 +25,8 @@ from keel.app import App
 from keel.examples.support_desk import tools
 from keel.examples.support_desk.routing import CLARIFY, desk_router
 from keel.examples.support_desk.store import desk_store
+from keel.guardrails.claims import ToolsDone, UnbackedClaims
+from keel.guardrails.middleware import Guardrails
 from keel.handoffs.human import HumanHandoff
 from keel.models.base import Model, ModelSettings
 from keel.policy import PolicyRequest, PolicySet, deny
@@ -83,7 +85,27 @@ def build_app(
         middleware=[HumanHandoff(router=router)],
     )
     gateway = ToolGateway(desk_policy(), database=app.database_path)  # ledger + audit beside
-    return replace(app, middleware=[*app.middleware, gateway])
+    honesty = Guardrails(output=[UnbackedClaims(DESK_CLAIMS)], reply=UNBACKED_REPLY)
+    return replace(app, middleware=[*app.middleware, honesty, ToolsDone(), gateway])
+
+
+DESK_CLAIMS = {
+    "refund_order": (
+        r"\b(?:your|the) refund (?:has been|was|is now) (?:processed|issued|approved|sent)"
+        r"|\b(?:i|we)(?:'ve| have)? (?:processed|issued|approved|sent|requested) "
+        r"(?:a|the|your)(?: full| partial)? refund"
+    ),
+    "change_shipping_address": (
+        r"\baddress (?:has been|was|is now) (?:updated|changed)"
+        r"|\b(?:i|we)(?:'ve| have)? (?:updated|changed) (?:your|the) (?:shipping )?address"
+    ),
+}
+"""What the desk's agents must not say happened unless the tool ran in the same run."""
+
+UNBACKED_REPLY = (
+    "I can't confirm that this has been done. A colleague can take it from here: ask for a "
+    "person, or ask me again and I'll pass it to the right team."
+)
 
 
 def desk_policy() -> PolicySet:
