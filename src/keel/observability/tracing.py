@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from contextlib import contextmanager
 from contextvars import Token
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -130,16 +130,7 @@ class Tracing(Middleware):
         if self.capture_content:
             attributes["gen_ai.input.messages"] = _messages_json(call.request.messages)
         span = run.child(f"chat {model.name}", "CLIENT", attributes)
-        token = _attach(run, span.span_id)
-        try:
-            response = await call_next(call)
-        except BaseException as error:
-            _fail(span, error)
-            raise
-        finally:
-            otel_context.detach(token)
-            span.end_ns = time.time_ns()
-            _decisions(run, span, call)
+        response = await _within(run, span, call, call_next)
         self._model_answered(run, span, response)
         return response
 
@@ -158,16 +149,7 @@ class Tracing(Middleware):
             arguments = json.dumps(call.call.arguments, default=str)
             attributes["gen_ai.tool.call.arguments"] = redact(arguments)
         span = run.child(f"execute_tool {name}", "INTERNAL", attributes)
-        token = _attach(run, span.span_id)
-        try:
-            result = await call_next(call)
-        except BaseException as error:
-            _fail(span, error)
-            raise
-        finally:
-            otel_context.detach(token)
-            span.end_ns = time.time_ns()
-            _decisions(run, span, call)
+        result = await _within(run, span, call, call_next)
         self._tool_returned(run, span, result)
         return result
 
@@ -287,6 +269,27 @@ def _first_segment(metadata: Mapping[str, Any]) -> tuple[int, int] | None:
 
 
 _GATEWAY_KINDS = frozenset({"retry", "fallback", "breaker", "tier"})
+
+
+_C = TypeVar("_C", ModelCall, ToolCall)
+_R = TypeVar("_R")
+
+
+async def _within(
+    run: _Run, span: SpanRecord, call: _C, call_next: Callable[[_C], Awaitable[_R]]
+) -> _R:
+    """Run `call_next(call)` with `span` current; on the way out end it, note a failure
+    and the middleware decisions made inside (model and tool calls alike)."""
+    token = _attach(run, span.span_id)
+    try:
+        return await call_next(call)
+    except BaseException as error:
+        _fail(span, error)
+        raise
+    finally:
+        otel_context.detach(token)
+        span.end_ns = time.time_ns()
+        _decisions(run, span, call)
 
 
 def _decisions(run: _Run, span: SpanRecord, call: ModelCall | ToolCall) -> None:
