@@ -21,6 +21,7 @@ from keel.server.scopes import ToolScopeGuard, current_scope
 if TYPE_CHECKING:
     from keel.security.keys import ApiKeyStore
     from keel.storage.redis_locks import RedisSessionLocks
+    from keel.storage.redis_sessions import RedisSessionCache
     from keel.worker.client import TemporalRuns
 
 __all__ = ["CurrentPrincipal", "ServerState", "server_state"]
@@ -36,6 +37,8 @@ class ServerState:
     """Set when runs execute on `keel worker` processes."""
     session_locks: RedisSessionLocks | None = None
     """Set with Redis: runs of one session take turns across API processes."""
+    session_cache: RedisSessionCache | None = None
+    """Set with Redis and a PostgreSQL app: session histories are read from Redis."""
     local_queue: AdmissionQueue = field(init=False)
     remote_queue: AdmissionQueue = field(init=False)
 
@@ -58,16 +61,26 @@ class ServerState:
             runner.middleware = (*runner.middleware, ToolScopeGuard())  # the key's tool scope
         stores = settings.stores
         if stores.redis_url is not None:
-            from keel.storage.redis_locks import RedisSessionLocks
-
-            state.session_locks = RedisSessionLocks(stores.redis_url, wait_s=stores.session_wait_s)
-            runner.locks = state.session_locks
+            state.use_redis(stores.redis_url)
         return state
+
+    def use_redis(self, url: str) -> None:
+        """Runs of one session take turns across processes; a PostgreSQL app's session
+        histories are read from Redis."""
+        from keel.storage.redis_locks import RedisSessionLocks
+        from keel.storage.redis_sessions import cache_sessions
+
+        wait_s = self.settings.stores.session_wait_s
+        self.session_locks = RedisSessionLocks(url, wait_s=wait_s)
+        self.app.runner.locks = self.session_locks
+        self.session_cache = cache_sessions(self.app, url)
 
     async def close(self) -> None:
         """On shutdown, after the drain: free the Redis connections."""
         if self.session_locks is not None:
             await self.session_locks.close()
+        if self.session_cache is not None:
+            await self.session_cache.close()
 
     def agent(self, name: str | None) -> Agent[Any]:
         try:

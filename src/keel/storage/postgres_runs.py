@@ -79,7 +79,9 @@ class PostgresRunStore:
             return
         async with self.db.transaction() as conn:
             await _write(conn, state, owner=None, until=None)
-            await append_turn(conn, turn)
+            appended = await append_turn(conn, turn)
+        assert isinstance(sessions, PostgresSessionStore)  # _turn_here checked it
+        await sessions.written(appended)
 
     async def load(self, run_id: str, *, tenant_id: str = DEFAULT_TENANT) -> RunState:
         async with self.db.transaction() as conn:

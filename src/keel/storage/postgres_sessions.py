@@ -2,12 +2,16 @@
 
 An append upserts the session row first; that row lock orders concurrent appends to one
 session, in any process, so sequence numbers never collide and a run's turn — checked
-under the same lock — is stored once.
+under the same lock — is stored once. With a `RedisSessionCache` (`cache=`), a load
+reads the session's version here and its history from Redis when Redis holds that
+version (see `keel.storage.redis_sessions` for why that stays correct).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -18,14 +22,37 @@ from keel.principal import DEFAULT_TENANT
 from keel.storage.postgres import Conn, PostgresDatabase
 from keel.storage.sqlite_sessions import Turn
 
-__all__ = ["PostgresSessionStore", "append_turn"]
+if TYPE_CHECKING:
+    from keel.storage.redis_sessions import RedisSessionCache
+
+__all__ = ["Appended", "PostgresSessionStore", "append_turn"]
+
+_VERSION = (
+    "SELECT s.created_at, (SELECT coalesce(max(seq), 0) FROM session_messages m "
+    "WHERE m.tenant_id = s.tenant_id AND m.session_id = s.id) "
+    "FROM sessions s WHERE s.tenant_id = %s AND s.id = %s"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What a committed append changed, for the cache's write-through."""
+
+    tenant_id: str
+    session_id: str
+    created_at: float
+    last_before: int
+    encoded: list[str]
 
 
 class PostgresSessionStore:
     """Sessions in PostgreSQL. Pass a URL or the `PostgresDatabase` the run store uses."""
 
-    def __init__(self, database: str | PostgresDatabase) -> None:
+    def __init__(
+        self, database: str | PostgresDatabase, *, cache: RedisSessionCache | None = None
+    ) -> None:
         self.db = database if isinstance(database, PostgresDatabase) else PostgresDatabase(database)
+        self.cache = cache
 
     async def exists(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> bool:
         check_session_id(session_id)
@@ -39,9 +66,12 @@ class PostgresSessionStore:
         check_session_id(session_id)
         key = (tenant_id, session_id)
         async with self.db.transaction() as conn:
-            known = await (
-                await conn.execute("SELECT 1 FROM sessions WHERE tenant_id = %s AND id = %s", key)
-            ).fetchone()
+            version = await (await conn.execute(_VERSION, key)).fetchone()
+            if version is None:
+                raise SessionNotFoundError(session_id)
+            tag = _tag(float(version[0]), int(version[1]))
+            if (cached := await self._cached(tenant_id, session_id, tag)) is not None:
+                return cached
             rows = await (
                 await conn.execute(
                     "SELECT message FROM session_messages WHERE tenant_id = %s "
@@ -49,12 +79,22 @@ class PostgresSessionStore:
                     key,
                 )
             ).fetchall()
-        if known is None:
-            raise SessionNotFoundError(session_id)
+        encoded = [r[0] for r in rows]
+        messages = _decode(session_id, "[" + ",".join(encoded) + "]")
+        if self.cache is not None:
+            await self.cache.fill(tenant_id, session_id, tag, encoded)
+        return messages
+
+    async def _cached(self, tenant_id: str, session_id: str, tag: str) -> list[Message] | None:
+        if self.cache is None:
+            return None
+        blob = await self.cache.get(tenant_id, session_id, tag)
+        if blob is None:
+            return None
         try:
-            return messages_from_json("[" + ",".join(r[0] for r in rows) + "]")
-        except ValidationError as exc:
-            raise SessionError(f"session {session_id!r} holds corrupt messages: {exc}") from exc
+            return messages_from_json(b"[" + blob + b"]")
+        except ValidationError:  # a damaged entry: PostgreSQL has the truth
+            return None
 
     async def append(
         self,
@@ -67,7 +107,17 @@ class PostgresSessionStore:
     ) -> None:
         turn = Turn.of(session_id, messages, tenant_id=tenant_id, user_id=user_id, run_id=run_id)
         async with self.db.transaction() as conn:
-            await append_turn(conn, turn)
+            appended = await append_turn(conn, turn)
+        await self.written(appended)
+
+    async def written(self, appended: Appended | None) -> None:
+        """After the append's transaction commits: write it through to the cache."""
+        if self.cache is None or appended is None:
+            return
+        a = appended
+        before = _tag(a.created_at, a.last_before) if a.last_before else None
+        after = _tag(a.created_at, a.last_before + len(a.encoded))
+        await self.cache.append(a.tenant_id, a.session_id, before, after, a.encoded)
 
     async def clear(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> None:
         check_session_id(session_id)
@@ -76,8 +126,31 @@ class PostgresSessionStore:
                 "DELETE FROM sessions WHERE tenant_id = %s AND id = %s", (tenant_id, session_id)
             )
             deleted = cursor.rowcount
+        if self.cache is not None:
+            await self.cache.drop([(tenant_id, session_id)])
         if not deleted:
             raise SessionNotFoundError(session_id)
+
+    async def delete_user(self, user_id: str, *, tenant_id: str = DEFAULT_TENANT) -> dict[str, int]:
+        """Delete a user's sessions (their messages cascade) and runs, in one transaction."""
+        async with self.db.transaction() as conn:
+            ids = await _deleted_ids(conn, "tenant_id = %s AND user_id = %s", (tenant_id, user_id))
+            runs = await conn.execute(
+                "DELETE FROM runs WHERE tenant_id = %s AND user_id = %s", (tenant_id, user_id)
+            )
+        await self._forget(ids)
+        return {"sessions": len(ids), "runs": runs.rowcount}
+
+    async def expire(self, updated_before: float) -> int:
+        """Retention: delete sessions (with their messages) not updated since then."""
+        async with self.db.transaction() as conn:
+            ids = await _deleted_ids(conn, "updated_at < %s", (updated_before,))
+        await self._forget(ids)
+        return len(ids)
+
+    async def _forget(self, ids: list[tuple[str, str]]) -> None:
+        if self.cache is not None:
+            await self.cache.drop(ids)
 
     async def list_ids(self, *, tenant_id: str = DEFAULT_TENANT, limit: int = 100) -> list[str]:
         async with self.db.transaction() as conn:
@@ -91,23 +164,26 @@ class PostgresSessionStore:
         return [r[0] for r in rows]
 
 
-async def append_turn(conn: Conn, turn: Turn) -> None:
-    """Write `turn` inside the caller's transaction (the run store completes runs here)."""
+async def append_turn(conn: Conn, turn: Turn) -> Appended | None:
+    """Write `turn` inside the caller's transaction (the run store completes runs here);
+    None when this run's turn was stored before."""
     key = (turn.tenant_id, turn.session_id)
-    await conn.execute(  # takes the session's row lock until the transaction ends
-        "INSERT INTO sessions (tenant_id, id, user_id, created_at, updated_at) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant_id, id) DO UPDATE SET "
-        "updated_at = excluded.updated_at, "
-        "user_id = coalesce(sessions.user_id, excluded.user_id)",
-        (*key, turn.user_id, turn.at, turn.at),
-    )
+    created = await (
+        await conn.execute(  # takes the session's row lock until the transaction ends
+            "INSERT INTO sessions (tenant_id, id, user_id, created_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant_id, id) DO UPDATE SET "
+            "updated_at = excluded.updated_at, "
+            "user_id = coalesce(sessions.user_id, excluded.user_id) RETURNING created_at",
+            (*key, turn.user_id, turn.at, turn.at),
+        )
+    ).fetchone()
     if turn.run_id is not None:
         seen = await conn.execute(
             "SELECT 1 FROM session_messages WHERE tenant_id = %s AND run_id = %s LIMIT 1",
             (turn.tenant_id, turn.run_id),
         )
         if await seen.fetchone() is not None:
-            return  # this run's turn is already stored (a retry after a crash)
+            return None  # this run's turn is already stored (a retry after a crash)
     row = await (
         await conn.execute(
             "SELECT coalesce(max(seq), 0) FROM session_messages "
@@ -123,3 +199,25 @@ async def append_turn(conn: Conn, turn: Turn) -> None:
             "VALUES (%s, %s, %s, %s, %s, %s)",
             [(*key, last + i, m, turn.run_id, turn.at) for i, m in enumerate(turn.encoded, 1)],
         )
+    at = float(created[0]) if created else turn.at
+    return Appended(turn.tenant_id, turn.session_id, at, last, turn.encoded)
+
+
+async def _deleted_ids(conn: Conn, where: str, params: tuple[object, ...]) -> list[tuple[str, str]]:
+    cursor = await conn.execute(  # where: a constant of this module, never user text
+        f"DELETE FROM sessions WHERE {where} RETURNING tenant_id, id",  # pyright: ignore[reportArgumentType]
+        params,
+    )
+    return [(str(t), str(i)) for t, i in await cursor.fetchall()]
+
+
+def _tag(created_at: float, last_seq: int) -> str:
+    """The session's version: its row's creation time and its last message's number."""
+    return f"{created_at!r}/{last_seq}"
+
+
+def _decode(session_id: str, data: str) -> list[Message]:
+    try:
+        return messages_from_json(data)
+    except ValidationError as exc:
+        raise SessionError(f"session {session_id!r} holds corrupt messages: {exc}") from exc

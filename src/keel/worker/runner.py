@@ -31,6 +31,9 @@ async def run_worker(
 ) -> None:
     """Poll `task_queue` until SIGTERM or SIGINT, then drain and stop."""
     serve_app(app)
+    from keel.storage.redis_sessions import cache_sessions
+
+    cache = cache_sessions(app, redis_url)  # load_history reads through it
     client = await Client.connect(address, namespace=namespace)
     bus = EventBus(redis_url)
     worker = Worker(
@@ -49,3 +52,5 @@ async def run_worker(
     async with worker:
         await stop.wait()
     await bus.close()
+    if cache is not None:
+        await cache.close()
