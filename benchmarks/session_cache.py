@@ -29,11 +29,12 @@ from benchmarks._common import (
     summarize_timings,
     time_async,
 )
+from tests.pg import create_database, drop_database, schema_url
+
 from keel import Agent, App, Message
 from keel.storage.postgres_sessions import PostgresSessionStore
 from keel.storage.redis_sessions import cache_sessions
 from keel.testing.models import FunctionModel
-from tests.pg import create_database, drop_database, schema_url
 
 REDIS = "redis://127.0.0.1:6379/7"
 

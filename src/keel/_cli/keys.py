@@ -1,15 +1,21 @@
-"""`keel keys create|list|revoke`: API keys in the app's database (hashes only)."""
+"""`keel keys create|list|revoke`: API keys in the app's database (hashes only): its
+SQLite file, or for a PostgreSQL app its PostgreSQL database."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
     from keel.security.keys import ApiKey, ApiKeyStore
+    from keel.storage.postgres_keys import PostgresApiKeyStore
+
+T = TypeVar("T")
 
 __all__ = ["keys_app"]
 
@@ -27,13 +33,22 @@ _Tenant = Annotated[str, typer.Option("--tenant", metavar="ID", help="The key's 
 _Json = Annotated[bool, typer.Option("--json", metavar="", help="Print it as JSON.")]
 
 
-def _store(app_path: str | None) -> ApiKeyStore:
+def _store(app_path: str | None) -> ApiKeyStore | PostgresApiKeyStore:
+    from keel._cli.errors import CliError
     from keel.app import DEFAULT_APP, load_app
-    from keel.security.keys import ApiKeyStore
+    from keel.security.keys import app_key_store
 
-    app = load_app(app_path or DEFAULT_APP)
-    app.database_path.parent.mkdir(parents=True, exist_ok=True)
-    return ApiKeyStore(app.database_path)
+    store = app_key_store(load_app(app_path or DEFAULT_APP))
+    if store is None:
+        raise CliError("this app's database is ':memory:': it keeps no keys", code=2)
+    return store
+
+
+def _done(result: T | Coroutine[Any, Any, T]) -> T:
+    """The result of a SQLite store's call, or of a PostgreSQL store's coroutine."""
+    if isinstance(result, Coroutine):
+        return asyncio.run(result)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+    return result
 
 
 def _json(key: ApiKey) -> dict[str, object]:
@@ -82,14 +97,16 @@ def keys_create(
 
     with reported(stderr_console()):
         try:
-            plain, key = _store(app).create(
-                tenant_id=tenant,
-                name=name,
-                user_id=user,
-                roles=role or (),
-                agents=agent,
-                tools=tool,
-                expires_in_s=None if expires_days is None else expires_days * 86400,
+            plain, key = _done(
+                _store(app).create(
+                    tenant_id=tenant,
+                    name=name,
+                    user_id=user,
+                    roles=role or (),
+                    agents=agent,
+                    tools=tool,
+                    expires_in_s=None if expires_days is None else expires_days * 86400,
+                )
             )
         except ValueError as exc:
             raise CliError(str(exc), code=2) from None
@@ -115,7 +132,7 @@ def keys_list(
     from keel._cli.ui import stderr_console
 
     with reported(stderr_console()):
-        keys = _store(app).list(tenant_id=tenant)
+        keys = _done(_store(app).list(tenant_id=tenant))
     if as_json:
         typer.echo(json.dumps([_json(k) for k in keys]))
         return
@@ -139,7 +156,7 @@ def keys_revoke(
 
     with reported(stderr_console()):
         try:
-            key = _store(app).revoke(key_id, tenant_id=tenant)
+            key = _done(_store(app).revoke(key_id, tenant_id=tenant))
         except InvalidApiKey as exc:
             raise CliError(str(exc), code=2) from None
     typer.echo(f"revoked {key.id} ({key.name})")

@@ -17,15 +17,31 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from keel.exceptions import KeelError
 from keel.principal import Principal
 
-__all__ = ["ApiKey", "ApiKeyStore", "InvalidApiKey", "VerifiedKey"]
+if TYPE_CHECKING:
+    from keel.app import App
+    from keel.storage.postgres_keys import PostgresApiKeyStore
+
+__all__ = [
+    "ApiKey",
+    "ApiKeyStore",
+    "InvalidApiKey",
+    "KeyVerifier",
+    "NewKey",
+    "VerifiedKey",
+    "app_key_store",
+    "checked",
+    "parse_key",
+    "record_from_row",
+]
 
 _FORMAT = re.compile(r"^keel_([0-9a-f]{12})_([A-Za-z0-9_\-]{43})$")
 _SCHEMA = """
@@ -86,6 +102,86 @@ def _secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+class KeyVerifier(Protocol):
+    """What `keel serve` asks of a key store, in SQLite or PostgreSQL."""
+
+    async def verify_key(self, plain: str) -> VerifiedKey: ...
+
+    async def has_keys(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A key just made: the plain key (shown once), its record, its secret's hash."""
+
+    plain: str
+    record: ApiKey
+    secret_sha256: str
+
+    @classmethod
+    def make(
+        cls,
+        now: float,
+        *,
+        tenant_id: str,
+        name: str,
+        user_id: str | None,
+        roles: Iterable[str],
+        agents: Iterable[str] | None,
+        tools: Iterable[str] | None,
+        expires_in_s: float | None,
+    ) -> NewKey:
+        Principal(user_id=user_id, tenant_id=tenant_id, roles=frozenset(roles))  # validates
+        if not name.strip():
+            raise ValueError("name is empty: say what the key is for")
+        if expires_in_s is not None and expires_in_s <= 0:
+            raise ValueError(f"expires_in_s must be > 0, got {expires_in_s}")
+        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        expires = None if expires_in_s is None else now + expires_in_s
+        record = ApiKey(
+            key_id,
+            tenant_id,
+            user_id,
+            name,
+            tuple(sorted(roles)),
+            None if agents is None else tuple(agents),
+            None if tools is None else tuple(tools),
+            now,
+            expires,
+            None,
+        )
+        return cls(f"keel_{key_id}_{secret}", record, _secret_hash(secret))
+
+    def row(self) -> tuple[object, ...]:
+        """The `api_keys` row, columns in table order."""
+        r = self.record
+        roles, agents, tools = json.dumps(r.roles), _json_or_none(r.agents), _json_or_none(r.tools)
+        return (r.id, r.tenant_id, r.user_id, r.name, self.secret_sha256, roles, agents, tools,
+                r.created_at, r.expires_at, None)  # fmt: skip
+
+
+def parse_key(plain: str) -> tuple[str, str]:
+    """(key id, secret) of `keel_<id>_<secret>`; `InvalidApiKey` if it is not one."""
+    match = _FORMAT.match(plain.strip())
+    if match is None:
+        raise InvalidApiKey("malformed API key: expected keel_<id>_<secret>")
+    key_id, secret = match.groups()
+    return key_id, secret
+
+
+def checked(row: Sequence[object] | None, secret: str, now: float) -> VerifiedKey:
+    """The key of `row` (its columns, then the secret's stored hash) if `secret` is its
+    secret and it is active at `now`; else `InvalidApiKey` saying why."""
+    if row is None or not hmac.compare_digest(str(row[-1]), _secret_hash(secret)):
+        raise InvalidApiKey("unknown API key")
+    key = record_from_row(row[:-1])
+    status = key.status(now)
+    if status != "active":
+        raise InvalidApiKey(f"API key {key.id} is {status}")
+    principal = Principal(user_id=key.user_id, tenant_id=key.tenant_id, roles=frozenset(key.roles))
+    return VerifiedKey(key, principal)
+
+
 class ApiKeyStore:
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path, self._clock = Path(path), clock
@@ -112,64 +208,35 @@ class ApiKeyStore:
         expires_in_s: float | None = None,
     ) -> tuple[str, ApiKey]:
         """A new key: the plain key (shown once, never stored) and its record."""
-        Principal(user_id=user_id, tenant_id=tenant_id, roles=frozenset(roles))  # validates
-        if not name.strip():
-            raise ValueError("name is empty: say what the key is for")
-        if expires_in_s is not None and expires_in_s <= 0:
-            raise ValueError(f"expires_in_s must be > 0, got {expires_in_s}")
-        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-        now = self._clock()
-        record = ApiKey(
-            key_id,
-            tenant_id,
-            user_id,
-            name,
-            tuple(sorted(roles)),
-            None if agents is None else tuple(agents),
-            None if tools is None else tuple(tools),
-            now,
-            None if expires_in_s is None else now + expires_in_s,
-            None,
+        new = NewKey.make(
+            self._clock(),
+            tenant_id=tenant_id,
+            name=name,
+            user_id=user_id,
+            roles=roles,
+            agents=agents,
+            tools=tools,
+            expires_in_s=expires_in_s,
         )
         with self._db() as db:
-            db.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key_id,
-                    tenant_id,
-                    user_id,
-                    name,
-                    _secret_hash(secret),
-                    json.dumps(record.roles),
-                    _json_or_none(record.agents),
-                    _json_or_none(record.tools),
-                    now,
-                    record.expires_at,
-                    None,
-                ),
-            )
-        return f"keel_{key_id}_{secret}", record
+            db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new.row())
+        return new.plain, new.record
 
     def verify(self, plain: str) -> VerifiedKey:
         """The key's principal and scopes; `InvalidApiKey` if it may not be used now."""
-        match = _FORMAT.match(plain.strip())
-        if match is None:
-            raise InvalidApiKey("malformed API key: expected keel_<id>_<secret>")
-        key_id, secret = match.groups()
+        key_id, secret = parse_key(plain)
         with self._db() as db:
             row = db.execute(
                 "SELECT *, secret_sha256 FROM api_keys WHERE id=?", (key_id,)
             ).fetchone()
-        if row is None or not hmac.compare_digest(row[-1], _secret_hash(secret)):
-            raise InvalidApiKey("unknown API key")
-        key = _record(row[:-1])
-        status = key.status(self._clock())
-        if status != "active":
-            raise InvalidApiKey(f"API key {key_id} is {status}")
-        principal = Principal(
-            user_id=key.user_id, tenant_id=key.tenant_id, roles=frozenset(key.roles)
-        )
-        return VerifiedKey(key, principal)
+        return checked(row, secret, self._clock())
+
+    async def verify_key(self, plain: str) -> VerifiedKey:
+        return self.verify(plain)  # one indexed read of a local file: not worth a thread
+
+    async def has_keys(self) -> bool:
+        with self._db() as db:
+            return db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
 
     def list(self, *, tenant_id: str | None = None) -> list[ApiKey]:
         query, args = "SELECT * FROM api_keys", ()
@@ -177,7 +244,7 @@ class ApiKeyStore:
             query, args = query + " WHERE tenant_id=?", (tenant_id,)
         with self._db() as db:
             rows = db.execute(query + " ORDER BY created_at", args).fetchall()
-        return [_record(r) for r in rows]
+        return [record_from_row(r) for r in rows]
 
     def revoke(self, key_id: str, *, tenant_id: str) -> ApiKey:
         """Revoke a key of `tenant_id` (another tenant's key is not found)."""
@@ -192,14 +259,31 @@ class ApiKeyStore:
             ).fetchone()
         if row is None:
             raise InvalidApiKey(f"no API key {key_id!r} in tenant {tenant_id!r}")
-        return _record(row)
+        return record_from_row(row)
+
+
+def app_key_store(app: App) -> ApiKeyStore | PostgresApiKeyStore | None:
+    """Where `app`'s keys live: its PostgreSQL database, or its SQLite file; None for an
+    in-memory app (no other process could ever see its keys)."""
+    if app.database_url is not None:
+        from keel.storage.postgres_keys import PostgresApiKeyStore
+        from keel.storage.postgres_sessions import PostgresSessionStore
+
+        sessions = app.session_store  # share its connection pool
+        db = sessions.db if isinstance(sessions, PostgresSessionStore) else app.database_url
+        return PostgresApiKeyStore(db)
+    if str(app.database) == ":memory:":
+        return None
+    app.database_path.parent.mkdir(parents=True, exist_ok=True)
+    return ApiKeyStore(app.database_path)
 
 
 def _json_or_none(values: tuple[str, ...] | None) -> str | None:
     return None if values is None else json.dumps(values)
 
 
-def _record(row: tuple[object, ...]) -> ApiKey:
+def record_from_row(row: Sequence[object]) -> ApiKey:
+    """An `api_keys` row (its columns in table order) as a record."""
     (key_id, tenant, user, name, _hash, roles, agents, tools, created, expires, revoked) = row
     return ApiKey(
         str(key_id),

@@ -1,8 +1,9 @@
 """`Authenticator`: who a request acts for, from its API key.
 
 The seam is one method. `HashedKeys` checks the SHA-256 digests a config file lists;
-`StoredKeys` checks the keys `keel keys create` made (`keel.security.keys.ApiKeyStore`,
-scoped, expiring, revocable at once). `default_authenticator` is what `keel serve` uses:
+`StoredKeys` checks the keys `keel keys create` made (`keel.security.keys.ApiKeyStore` in
+SQLite, `keel.storage.postgres_keys.PostgresApiKeyStore` for a PostgreSQL app; scoped,
+expiring, revocable at once). `default_authenticator` is what `keel serve` uses:
 both when configured, anonymous only while no key exists anywhere.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 from keel.principal import ANONYMOUS, Principal
-from keel.security.keys import ApiKeyStore, InvalidApiKey
+from keel.security.keys import InvalidApiKey, KeyVerifier
 from keel.server.config import ApiKey
 from keel.server.scopes import KeyScope, current_scope
 
@@ -75,17 +76,17 @@ class StoredKeys:
     an expiry takes effect on the next request, in every process. With no key sent, the
     request is anonymous only if `anonymous_when_empty` and the store holds no key."""
 
-    def __init__(self, store: ApiKeyStore, *, anonymous_when_empty: bool = True) -> None:
+    def __init__(self, store: KeyVerifier, *, anonymous_when_empty: bool = True) -> None:
         self._store = store
         self._anonymous_when_empty = anonymous_when_empty
 
     async def authenticate(self, key: str | None) -> Principal | None:
         if not key:
-            if self._anonymous_when_empty and not self._store.list():
+            if self._anonymous_when_empty and not await self._store.has_keys():
                 return ANONYMOUS
             return None
         try:
-            verified = self._store.verify(key)
+            verified = await self._store.verify_key(key)
         except InvalidApiKey:
             return None
         k = verified.key
@@ -107,7 +108,7 @@ class AnyOf:
         return None
 
 
-def default_authenticator(configured: Iterable[ApiKey], store: ApiKeyStore | None) -> Authenticator:
+def default_authenticator(configured: Iterable[ApiKey], store: KeyVerifier | None) -> Authenticator:
     """Configured digests and the app's key store; anonymous only while neither has a key."""
     keys = list(configured)
     if store is None:

@@ -19,7 +19,7 @@ from keel.server.problems import Problem
 from keel.server.scopes import ToolScopeGuard, current_scope
 
 if TYPE_CHECKING:
-    from keel.security.keys import ApiKeyStore
+    from keel.security.keys import KeyVerifier
     from keel.storage.redis_locks import RedisSessionLocks
     from keel.storage.redis_sessions import RedisSessionCache
     from keel.worker.client import TemporalRuns
@@ -95,14 +95,12 @@ class ServerState:
         return self.local_queue if _is_local(agent) else self.remote_queue
 
 
-def _key_store(app: App) -> ApiKeyStore | None:
-    """The app's `keel keys` store (in its SQLite database); Postgres and in-memory apps
-    have none."""
-    if app.database_url is not None or str(app.database) == ":memory:":
-        return None
-    from keel.security.keys import ApiKeyStore
+def _key_store(app: App) -> KeyVerifier | None:
+    """The app's `keel keys` store, in its database (SQLite or PostgreSQL); an in-memory
+    app has none."""
+    from keel.security.keys import app_key_store
 
-    return ApiKeyStore(app.database_path)
+    return app_key_store(app)
 
 
 def _temporal(settings: ServerSettings) -> TemporalRuns | None:
