@@ -25,6 +25,7 @@ from keel.server.events import message_json, result_json, sse, state_json
 from keel.server.execution import RunWatch
 from keel.server.limits import AdmissionQueue
 from keel.server.problems import Problem
+from keel.server.scopes import current_scope
 from keel.server.state import CurrentPrincipal, ServerState, State
 
 __all__ = ["router"]
@@ -134,7 +135,7 @@ async def _start_remote(
     principal: Principal,
     queue: AdmissionQueue,
 ) -> RunWatch:
-    from keel.worker.wire import RunRequest
+    from keel.worker.wire import RunRequest, scope_fields
 
     assert state.temporal is not None
     request = RunRequest(
@@ -146,6 +147,7 @@ async def _start_remote(
         tenant_id=principal.tenant_id,
         roles=sorted(principal.roles),
         activity_timeout_s=state.settings.temporal.activity_timeout_s,  # pyright: ignore[reportOptionalMemberAccess]
+        **scope_fields(current_scope.get()),  # the key's scope travels to the worker
     )
     try:
         remote = await state.temporal.start(request)

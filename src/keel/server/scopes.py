@@ -5,7 +5,8 @@ context variable, so the run the request starts — a task created from it — s
 A key scoped away from the agent asked for gets 403 naming the agent and the key's
 agents; a call to a tool outside the key's tools is refused to the model as the tool's
 error (the run goes on), since the model, not the client, picked it. Keys from a config
-file, and anonymous requests, are unscoped.
+file, and anonymous requests, are unscoped. A run on a `keel worker` carries its key's
+scope in its `RunRequest`; the workflow gives it to its `ToolScopeGuard`.
 """
 
 from __future__ import annotations
@@ -44,13 +45,17 @@ current_scope: ContextVar[KeyScope | None] = ContextVar("keel_key_scope", defaul
 
 class ToolScopeGuard(Middleware):
     """Refuses calls to tools outside the request key's scope; `exempt` names tools that
-    run on the client (OpenAI-compatible client tools), which the key does not govern."""
+    run on the client (OpenAI-compatible client tools), which the key does not govern.
+    `scope`: this scope rather than the request's (a workflow, far from the request)."""
 
-    def __init__(self, exempt: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, exempt: frozenset[str] = frozenset(), *, scope: KeyScope | None = None
+    ) -> None:
         self.exempt = exempt
+        self.scope = scope
 
     async def wrap_tool_call(self, call: ToolCall, call_next: ToolHandler) -> ToolResultPart:
-        scope = current_scope.get()
+        scope = self.scope if self.scope is not None else current_scope.get()
         name = call.call.tool_name
         if scope is None or scope.tools is None or name in scope.tools or name in self.exempt:
             return await call_next(call)

@@ -76,7 +76,7 @@ class KeelActivities:
             agent_name=call.agent,
             session_id=call.session_id,
             step=call.step,
-            principal=Principal(call.user_id, call.tenant_id),
+            principal=Principal(call.user_id, call.tenant_id, frozenset(call.roles)),
             tool_call_id=call.call_id,
             approved=call.approved,
         )

@@ -19,6 +19,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from keel.agent import Agent
@@ -26,11 +27,13 @@ with workflow.unsafe.imports_passed_through():
     from keel.context import RunContext
     from keel.memory.session import InMemorySessionStore
     from keel.messages import Message, ModelResponse
+    from keel.middleware import Middleware
     from keel.models.base import ModelRequest, ModelStreamEvent
     from keel.result import RunResult
     from keel.run import Runner
     from keel.runs.pending import Approve, Decision, Reject
     from keel.server.events import result_json
+    from keel.server.scopes import ToolScopeGuard
     from keel.tools.base import Tool
     from keel.tools.schema_tool import SchemaTool
     from keel.worker.wire import RunRequest, ToolCallRequest, decode, encode
@@ -92,6 +95,7 @@ def _proxy_tool(tool: Tool, request: RunRequest) -> SchemaTool:
             user_id=request.user_id,
             tenant_id=request.tenant_id,
             approved=ctx.approved,
+            roles=request.roles,
         )
         return await workflow.execute_activity(
             "keel.tool_call",
@@ -110,6 +114,16 @@ def _proxy_agent(agent: Agent[Any], request: RunRequest) -> Agent[Any]:
     model = _ActivityModel(request, str(agent.model))
     tools = [_proxy_tool(t, request) for t in agent.tool_map.values()]
     return replace(agent, model=model, tools=tools)
+
+
+def _middleware(app: App, request: RunRequest) -> list[Middleware]:
+    """The app's middleware, and the caller's key scope over its tools (as in the API)."""
+    scope = request.scope
+    if scope is not None and scope.agents is not None and request.agent not in scope.agents:
+        raise ApplicationError(  # the API refused it (403); this request came another way
+            f"API key {scope.key_id} may not use agent {request.agent!r}", non_retryable=True
+        )
+    return [*app.middleware, ToolScopeGuard(scope=scope)]
 
 
 @workflow.defn(name="KeelRun", sandboxed=False)
@@ -145,7 +159,9 @@ class KeelRun:
         session = request.session_id or request.run_id
         if history:
             await sessions.append(session, history, tenant_id=request.tenant_id)
-        runner = Runner(session_store=sessions, middleware=app.middleware, agents=[agent])
+        runner = Runner(
+            session_store=sessions, middleware=_middleware(app, request), agents=[agent]
+        )
         result: RunResult[Any] = await runner.run(
             agent,
             request.input,
