@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -90,14 +91,20 @@ def test_an_unknown_route_is_a_404_problem(served: Served) -> None:
     assert _problem(response)["status"] == 404
 
 
-def test_docs_are_served_offline(served: Served) -> None:
+@pytest.mark.parametrize(
+    ("page", "script"), [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")]
+)
+def test_docs_are_served_offline(served: Served, page: str, script: str) -> None:
     with served.client(key=None) as client:
-        page = client.get("/docs").text
-        assert "/docs/assets/swagger-ui-bundle.js" in page
-        assert "cdn" not in page.lower()
-        asset = client.get("/docs/assets/swagger-ui-bundle.js")
+        html = client.get(page).text
+        links = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+        assets = {link: client.get(link) for link in links}
         spec = client.get("/openapi.json").json()
-    assert asset.status_code == 200
+    assert f"/docs/assets/{script}" in links
+    assert all(link.startswith("/docs/assets/") for link in links), links  # nothing remote
+    assert "googleapis" not in html and "cdn" not in html.lower()
+    assert all(r.status_code == 200 and r.content for r in assets.values())
+    assert "javascript" in assets[f"/docs/assets/{script}"].headers["content-type"]
     assert "/v1/chat/completions" in spec["paths"]
 
 
