@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -41,3 +42,16 @@ def pg_database() -> Iterator[str]:
     name = create_database()
     yield name
     drop_database(name)
+
+
+def app_module(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`module:app` naming an importable App on `url` (agents `echo` and `other`), for
+    CLI commands that take `--app`."""
+    module = f"pgapp_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(
+        "from keel import Agent, App\n"
+        f"app = App(agents=[Agent(name='echo', model='test:echo'),"
+        f" Agent(name='other', model='test:echo')], database={url!r})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return f"{module}:app"

@@ -16,7 +16,7 @@ from keel.cli import cli
 from keel.security.keys import InvalidApiKey
 from keel.server import create_server
 from keel.storage.postgres_keys import PostgresApiKeyStore
-from tests.pg import pg_database, schema_url
+from tests.pg import app_module, pg_database, schema_url
 
 __all__ = ["pg_database"]
 
@@ -59,22 +59,11 @@ async def test_an_expired_key_is_refused(pg_database: str, tmp_path: Path) -> No
     await store.db.close()
 
 
-def _app_module(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    module = f"pgkeys_{tmp_path.name.replace('-', '_')}"
-    (tmp_path / f"{module}.py").write_text(
-        "from keel import Agent, App\n"
-        f"app = App(agents=[Agent(name='echo', model='test:echo'),"
-        f" Agent(name='other', model='test:echo')], database={url!r})\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return f"{module}:app"
-
-
 def test_keel_keys_manage_a_postgres_apps_keys_and_two_servers_obey_them(
     pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = schema_url(pg_database, str(tmp_path))
-    target = _app_module(tmp_path, url, monkeypatch)
+    target = app_module(tmp_path, url, monkeypatch)
     runner = CliRunner()
     create = ["create", "--name", "ci", "--tenant", "acme", "--agent", "echo"]
     created = runner.invoke(cli, ["keys", *create, "--app", target, "--json"])

@@ -6,18 +6,24 @@ processes; one without a cache stands for a writer that never heard of Redis.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
+from typer.testing import CliRunner
 
 from keel import Agent, App, Message, SessionNotFoundError
+from keel.cli import cli
+from keel.principal import Principal
 from keel.storage.postgres_sessions import PostgresSessionStore
 from keel.storage.redis_sessions import RedisSessionCache, cache_sessions
 from keel.testing import ScriptedModel
-from tests.pg import pg_database, schema_url
+from tests.pg import app_module, pg_database, schema_url
 
 __all__ = ["pg_database"]
 
@@ -170,3 +176,26 @@ async def test_a_run_completed_with_its_turn_writes_the_turn_through(
     assert [x.text for x in await app.session_store.load("s1")] == ["hi", "one", "again", "two"]
     client.delete(v, m)
     await cache.close()
+
+
+def test_keel_users_delete_removes_a_postgres_apps_sessions_and_runs(
+    pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = schema_url(pg_database, str(tmp_path))
+    target = app_module(tmp_path, url, monkeypatch)
+    agent = Agent(name="echo", model="test:echo")
+
+    async def talk() -> None:
+        app = App(agents=[agent], database=url)
+        for who in ("ann", "bob"):
+            await app.runner.run(agent, "hi", session_id=f"s-{who}", principal=Principal(who))
+        await app.session_store.db.close()  # type: ignore[attr-defined]
+
+    asyncio.run(talk())
+    result = CliRunner().invoke(cli, ["users", "delete", "ann", "--app", target, "--json"])
+    assert result.exit_code == 0, result.output
+    deleted = json.loads(result.stdout)["deleted"]
+    assert deleted["sessions"] == 1 and deleted["runs"] == 1
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT id FROM sessions").fetchall() == [("s-bob",)]
+        assert conn.execute("SELECT user_id FROM runs").fetchall() == [("bob",)]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from keel.principal import DEFAULT_TENANT
+
+if TYPE_CHECKING:
+    from keel.app import App
+    from keel.principal import Principal
 
 __all__ = ["users_app"]
 
@@ -44,11 +49,26 @@ def delete(
             principal = Principal(user_id=user, tenant_id=tenant)
         except ConfigurationError as exc:
             raise ConfigurationError(str(exc).replace("Principal.", "")) from None
-        db = SQLiteDatabase(load_app_from_cwd(app).database_path)
-        report = delete_user(db, principal)
+        target = load_app_from_cwd(app)
+        deleted = delete_user(SQLiteDatabase(target.database_path), principal).deleted
+        if target.database_url is not None:  # sessions and runs live in PostgreSQL
+            for table, n in _delete_in_postgres(target, principal).items():
+                deleted[table] = deleted.get(table, 0) + n
     if as_json:
-        data = {"tenant": tenant, "user": user, "deleted": report.deleted}
+        data = {"tenant": tenant, "user": user, "deleted": deleted}
         typer.echo(json.dumps(data, indent=2))
         return
-    parts = ", ".join(f"{n} {table}" for table, n in report.deleted.items() if n)
+    parts = ", ".join(f"{n} {table}" for table, n in deleted.items() if n)
     typer.echo(f"deleted {user}@{tenant}: {parts or 'nothing was stored'}")
+
+
+def _delete_in_postgres(app: App, principal: Principal) -> dict[str, int]:
+    """A PostgreSQL app's sessions and runs of the user. Without the server's Redis URL
+    here, cached histories are not dropped: they can no longer be served (a load checks
+    the session's row first) and expire with their TTL."""
+    from keel.storage.postgres_sessions import PostgresSessionStore
+
+    store = app.session_store
+    assert isinstance(store, PostgresSessionStore)
+    user = principal.user_id or ""
+    return asyncio.run(store.delete_user(user, tenant_id=principal.tenant_id))
