@@ -30,6 +30,16 @@ __all__ = ["pg_database"]
 REDIS = "redis://127.0.0.1:6379/6"
 
 
+def _client() -> redis.Redis:
+    return redis.Redis.from_url(REDIS)
+
+
+def _get(key: str) -> bytes | None:
+    value = _client().get(key)
+    assert value is None or isinstance(value, bytes)
+    return value
+
+
 @pytest.fixture
 async def stores(pg_database: str, tmp_path: Path) -> AsyncIterator[list[PostgresSessionStore]]:
     url = schema_url(pg_database, str(tmp_path))
@@ -49,8 +59,7 @@ async def stores(pg_database: str, tmp_path: Path) -> AsyncIterator[list[Postgre
 def _entry(store: PostgresSessionStore, session: str) -> tuple[bytes | None, bytes | None]:
     assert store.cache is not None
     v, m = store.cache.keys("default", session)
-    client = redis.Redis.from_url(REDIS)
-    return client.get(v), client.get(m)
+    return _get(v), _get(m)
 
 
 def _turn(text: str) -> list[Message]:
@@ -78,11 +87,11 @@ async def test_a_load_is_served_from_redis_when_it_holds_the_current_version(
     await one.append("s", _turn("from postgres"))
     assert one.cache is not None
     v, m = one.cache.keys("default", "s")
-    stored = redis.Redis.from_url(REDIS).get(m)
+    stored = _get(m)
     assert stored is not None
-    redis.Redis.from_url(REDIS).set(m, stored.replace(b"from postgres", b"from redis"))
+    _client().set(m, stored.replace(b"from postgres", b"from redis"))
     assert (await two.load("s"))[0].text == "from redis"
-    redis.Redis.from_url(REDIS).set(v, b"0.0/1")  # another version: PostgreSQL serves
+    _client().set(v, b"0.0/1")  # another version: PostgreSQL serves
     assert (await two.load("s"))[0].text == "from postgres"
     assert _entry(one, "s")[1] == stored  # and the entry was filled again
 
@@ -142,12 +151,12 @@ async def test_entries_expire_and_long_histories_are_not_cached(
     store = PostgresSessionStore(schema_url(pg_database, str(tmp_path)), cache=cache)
     await store.append("s", _turn("short"))
     v, m = cache.keys("default", "s")
-    client = redis.Redis.from_url(REDIS)
+    client = _client()
     assert 0 < client.ttl(v) <= 90 and 0 < client.ttl(m) <= 90
     await store.append("s", _turn("x" * 400))  # past max_bytes: dropped
-    assert client.get(m) is None
+    assert _get(m) is None
     assert len(await store.load("s")) == 4
-    assert client.get(m) is None  # and not filled again
+    assert _get(m) is None  # and not filled again
     await store.db.close()
     await cache.close()
 
@@ -171,10 +180,10 @@ async def test_a_run_completed_with_its_turn_writes_the_turn_through(
     await app.runner.run(agent, "hi", session_id="s1")
     await app.runner.run(agent, "again", session_id="s1")
     v, m = cache.keys("default", "s1")
-    client = redis.Redis.from_url(REDIS)
-    assert client.get(v) is not None and client.get(v).endswith(b"/4")  # type: ignore[union-attr]
+    version = _get(v)
+    assert version is not None and version.endswith(b"/4")
     assert [x.text for x in await app.session_store.load("s1")] == ["hi", "one", "again", "two"]
-    client.delete(v, m)
+    _client().delete(v, m)
     await cache.close()
 
 
@@ -189,7 +198,9 @@ def test_keel_users_delete_removes_a_postgres_apps_sessions_and_runs(
         app = App(agents=[agent], database=url)
         for who in ("ann", "bob"):
             await app.runner.run(agent, "hi", session_id=f"s-{who}", principal=Principal(who))
-        await app.session_store.db.close()  # type: ignore[attr-defined]
+        store = app.session_store
+        assert isinstance(store, PostgresSessionStore)
+        await store.db.close()
 
     asyncio.run(talk())
     result = CliRunner().invoke(cli, ["users", "delete", "ann", "--app", target, "--json"])
