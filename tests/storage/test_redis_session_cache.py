@@ -40,13 +40,17 @@ def _get(key: str) -> bytes | None:
     return value
 
 
+def _cache(prefix: str) -> RedisSessionCache:
+    return RedisSessionCache(REDIS, prefix=prefix, ttl_s=600, min_messages=0)  # every history
+
+
 @pytest.fixture
 async def stores(pg_database: str, tmp_path: Path) -> AsyncIterator[list[PostgresSessionStore]]:
     url = schema_url(pg_database, str(tmp_path))
     prefix = f"t-{uuid.uuid4().hex}"
     made = [
-        PostgresSessionStore(url, cache=RedisSessionCache(REDIS, prefix=prefix, ttl_s=600)),
-        PostgresSessionStore(url, cache=RedisSessionCache(REDIS, prefix=prefix, ttl_s=600)),
+        PostgresSessionStore(url, cache=_cache(prefix)),
+        PostgresSessionStore(url, cache=_cache(prefix)),
         PostgresSessionStore(url),  # no cache
     ]
     yield made
@@ -147,7 +151,8 @@ async def test_retention_drops_expired_histories(stores: list[PostgresSessionSto
 async def test_entries_expire_and_long_histories_are_not_cached(
     pg_database: str, tmp_path: Path
 ) -> None:
-    cache = RedisSessionCache(REDIS, prefix=f"t-{uuid.uuid4().hex}", ttl_s=90, max_bytes=300)
+    prefix = f"t-{uuid.uuid4().hex}"
+    cache = RedisSessionCache(REDIS, prefix=prefix, ttl_s=90, max_bytes=300, min_messages=0)
     store = PostgresSessionStore(schema_url(pg_database, str(tmp_path)), cache=cache)
     await store.append("s", _turn("short"))
     v, m = cache.keys("default", "s")
@@ -157,6 +162,23 @@ async def test_entries_expire_and_long_histories_are_not_cached(
     assert _get(m) is None
     assert len(await store.load("s")) == 4
     assert _get(m) is None  # and not filled again
+    await store.db.close()
+    await cache.close()
+
+
+async def test_short_histories_stay_in_postgres_until_they_grow(
+    pg_database: str, tmp_path: Path
+) -> None:
+    cache = RedisSessionCache(REDIS, prefix=f"t-{uuid.uuid4().hex}", min_messages=6)
+    store = PostgresSessionStore(schema_url(pg_database, str(tmp_path)), cache=cache)
+    for text in ("a", "b"):
+        await store.append("s", _turn(text))
+    assert len(await store.load("s")) == 4
+    assert _entry(store, "s") == (None, None)
+    await store.append("s", _turn("c"))  # six messages: now worth caching
+    assert len(await store.load("s")) == 6
+    version, blob = _entry(store, "s")
+    assert version is not None and version.endswith(b"/6") and blob is not None
     await store.db.close()
     await cache.close()
 
@@ -177,6 +199,7 @@ async def test_a_run_completed_with_its_turn_writes_the_turn_through(
     app = App(agents=[agent], database=schema_url(pg_database, str(tmp_path)))
     cache = cache_sessions(app, REDIS)
     assert cache is not None
+    cache.min_messages = 0
     await app.runner.run(agent, "hi", session_id="s1")
     await app.runner.run(agent, "again", session_id="s1")
     v, m = cache.keys("default", "s1")

@@ -69,9 +69,11 @@ class PostgresSessionStore:
             version = await (await conn.execute(_VERSION, key)).fetchone()
             if version is None:
                 raise SessionNotFoundError(session_id)
-            tag = _tag(float(version[0]), int(version[1]))
-            if (cached := await self._cached(tenant_id, session_id, tag)) is not None:
-                return cached
+            count = int(version[1])
+            cache = self.cache if self.cache is not None and self.cache.worth(count) else None
+            tag = _tag(float(version[0]), count)
+            if cache is not None and (hit := await _cached(cache, key, tag)) is not None:
+                return hit
             rows = await (
                 await conn.execute(
                     "SELECT message FROM session_messages WHERE tenant_id = %s "
@@ -81,20 +83,9 @@ class PostgresSessionStore:
             ).fetchall()
         encoded = [r[0] for r in rows]
         messages = _decode(session_id, "[" + ",".join(encoded) + "]")
-        if self.cache is not None:
-            await self.cache.fill(tenant_id, session_id, tag, encoded)
+        if cache is not None:
+            await cache.fill(tenant_id, session_id, tag, encoded)
         return messages
-
-    async def _cached(self, tenant_id: str, session_id: str, tag: str) -> list[Message] | None:
-        if self.cache is None:
-            return None
-        blob = await self.cache.get(tenant_id, session_id, tag)
-        if blob is None:
-            return None
-        try:
-            return messages_from_json(b"[" + blob + b"]")
-        except ValidationError:  # a damaged entry: PostgreSQL has the truth
-            return None
 
     async def append(
         self,
@@ -112,9 +103,11 @@ class PostgresSessionStore:
 
     async def written(self, appended: Appended | None) -> None:
         """After the append's transaction commits: write it through to the cache."""
-        if self.cache is None or appended is None:
+        if appended is None or self.cache is None:
             return
         a = appended
+        if not self.cache.worth(a.last_before + len(a.encoded)):
+            return
         before = _tag(a.created_at, a.last_before) if a.last_before else None
         after = _tag(a.created_at, a.last_before + len(a.encoded))
         await self.cache.append(a.tenant_id, a.session_id, before, after, a.encoded)
@@ -201,6 +194,16 @@ async def append_turn(conn: Conn, turn: Turn) -> Appended | None:
         )
     at = float(created[0]) if created else turn.at
     return Appended(turn.tenant_id, turn.session_id, at, last, turn.encoded)
+
+
+async def _cached(cache: RedisSessionCache, key: tuple[str, str], tag: str) -> list[Message] | None:
+    blob = await cache.get(*key, tag)
+    if blob is None:
+        return None
+    try:
+        return messages_from_json(b"[" + blob + b"]")
+    except ValidationError:  # a damaged entry: PostgreSQL has the truth
+        return None
 
 
 async def _deleted_ids(conn: Conn, where: str, params: tuple[object, ...]) -> list[tuple[str, str]]:

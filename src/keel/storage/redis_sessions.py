@@ -18,6 +18,8 @@ entries they delete, so Redis does not keep their words until the TTL.
   entry is dropped, and the next load fills it.
 - Bounded: an entry expires `ttl_s` after its last use, and a history longer than
   `max_bytes` is not cached (it is dropped when an append takes it past).
+- Only long histories: below `min_messages` PostgreSQL reads them as fast as Redis, and
+  the cache's extra round trips cost more than they save (`benchmarks/session_cache.py`).
 - Redis unreachable: a load is a miss and a write is skipped (logged); PostgreSQL
   serves, and the versions keep whatever Redis held from being served stale later.
 """
@@ -78,8 +80,10 @@ class RedisSessionCache:
         prefix: str = "keel",
         ttl_s: int = 3600,
         max_bytes: int = 4_000_000,
+        min_messages: int = 200,
     ) -> None:
         self.url, self.prefix, self.ttl_s, self.max_bytes = url, prefix, ttl_s, max_bytes
+        self.min_messages = min_messages
         self._client: Any = None  # redis.asyncio.Redis; its stubs are partly untyped
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scripts: tuple[Any, Any] = (None, None)
@@ -95,6 +99,10 @@ class RedisSessionCache:
                 self._client.register_script(_APPEND),
             )
         return self._client, *self._scripts
+
+    def worth(self, messages: int) -> bool:
+        """Whether a history of this many messages is read from and written to Redis."""
+        return messages >= self.min_messages
 
     def keys(self, tenant_id: str, session_id: str) -> list[str]:
         """The version and the messages; one hash tag, so one cluster slot."""
