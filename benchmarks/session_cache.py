@@ -62,7 +62,7 @@ def _apps(url: str) -> dict[str, App]:
     apps["PostgreSQL + Redis cache"] = App(agents=[agent], database=url)
     cache = cache_sessions(apps["PostgreSQL + Redis cache"], REDIS)
     assert cache is not None
-    cache.min_messages = 0  # every history, to show where the cache pays (default: 200)
+    cache.min_messages = 0  # every history, to show where the cache pays (default: 500)
     return apps
 
 

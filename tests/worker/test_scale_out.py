@@ -1,7 +1,8 @@
 """Scale-out proof: Temporal + PostgreSQL + Redis, 2 API processes and 2 workers, 200
 concurrent conversations; a worker and an API process are SIGKILLed mid-run. Every run
 completes, every message is stored once, every side effect happened exactly once, and
-the survivors shut down cleanly on SIGTERM."""
+the survivors shut down cleanly on SIGTERM. Every request carries an API key stored in
+PostgreSQL (`keel keys` for a PostgreSQL app), scoped to the agent and tool it uses."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 
+from keel.storage.postgres_keys import PostgresApiKeyStore
 from tests.pg import pg_database, schema_url
 from tests.server.conftest import spare_port
 
@@ -30,11 +32,25 @@ ROOT = Path(__file__).parents[2]
 @dataclass
 class Cluster:
     url: str
+    key: str
     apis: list[tuple[subprocess.Popen[bytes], str]] = field(default_factory=list)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def all(self) -> list[subprocess.Popen[bytes]]:
         return [p for p, _ in self.apis] + self.workers
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+async def _stored_key(url: str) -> str:
+    store = PostgresApiKeyStore(url)
+    plain, _ = await store.create(
+        tenant_id="default", name="scale-out", agents=["clerk"], tools=["record_effect"]
+    )
+    await store.db.close()
+    return plain
 
 
 def _config(tmp_path: Path, database: str, temporal: str) -> Path:
@@ -68,7 +84,7 @@ def cluster(pg_database: str, temporal_address: str, tmp_path: Path) -> Iterator
         conn.execute("CREATE TABLE attempts (key TEXT)")
     config = _config(tmp_path, url, temporal_address)
     env = os.environ | {"PYTHONPATH": str(ROOT), "KEEL_EFFECTS_URL": url}
-    found = Cluster(url)
+    found = Cluster(url, asyncio.run(_stored_key(url)))
     for _ in range(2):
         found.workers.append(_spawn("worker", "--config", str(config), env=env))
         port = spare_port()
@@ -140,7 +156,7 @@ async def _kill_when(
 
 async def _run_all(cluster: Cluster) -> list[dict[str, object]]:
     limits = httpx.Limits(max_connections=CONVERSATIONS * 2)
-    async with httpx.AsyncClient(timeout=180, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=180, limits=limits, headers=cluster.auth) as client:
         killers = [
             asyncio.create_task(_kill_when(cluster, CONVERSATIONS // 6, cluster.workers[0])),
             asyncio.create_task(_kill_when(cluster, CONVERSATIONS // 3, cluster.apis[1][0])),
@@ -167,7 +183,8 @@ def test_two_apis_two_workers_survive_sigkill_with_exactly_once_effects(cluster:
     assert sorted(effects) == sorted((f"run-{i}", f"note-{i}") for i in range(CONVERSATIONS))
     assert len(per_session) == CONVERSATIONS
     assert {(n, d) for _, n, d in per_session} == {(4, 4)}  # user, call, result, answer: once
-    run = httpx.get(f"{cluster.apis[0][1]}/runs/run-7", timeout=30).json()
+    run = httpx.get(f"{cluster.apis[0][1]}/runs/run-7", timeout=30, headers=cluster.auth).json()
+    assert httpx.get(f"{cluster.apis[0][1]}/runs/run-7", timeout=30).status_code == 401
     assert (run["status"], run["output"]) == ("completed", "done: recorded note-7")
     survivors = [cluster.apis[0][0], cluster.workers[1]]
     for process in survivors:

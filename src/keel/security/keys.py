@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Required, TypedDict, Unpack
 
 from keel.exceptions import KeelError
 from keel.principal import Principal
@@ -34,6 +34,7 @@ __all__ = [
     "ApiKey",
     "ApiKeyStore",
     "InvalidApiKey",
+    "KeySpec",
     "KeyVerifier",
     "NewKey",
     "VerifiedKey",
@@ -102,6 +103,19 @@ def _secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+class KeySpec(TypedDict, total=False):
+    """What `create` takes: a tenant and a name; optionally the user the key acts as,
+    its roles, the agents and tools it may use (absent: all), when it expires."""
+
+    tenant_id: Required[str]
+    name: Required[str]
+    user_id: str | None
+    roles: Iterable[str]
+    agents: Iterable[str] | None
+    tools: Iterable[str] | None
+    expires_in_s: float | None
+
+
 class KeyVerifier(Protocol):
     """What `keel serve` asks of a key store, in SQLite or PostgreSQL."""
 
@@ -119,25 +133,16 @@ class NewKey:
     secret_sha256: str
 
     @classmethod
-    def make(
-        cls,
-        now: float,
-        *,
-        tenant_id: str,
-        name: str,
-        user_id: str | None,
-        roles: Iterable[str],
-        agents: Iterable[str] | None,
-        tools: Iterable[str] | None,
-        expires_in_s: float | None,
-    ) -> NewKey:
+    def make(cls, now: float, **spec: Unpack[KeySpec]) -> NewKey:
+        tenant_id, name, user_id = spec["tenant_id"], spec["name"], spec.get("user_id")
+        roles, expires_in_s = tuple(spec.get("roles", ())), spec.get("expires_in_s")
         Principal(user_id=user_id, tenant_id=tenant_id, roles=frozenset(roles))  # validates
         if not name.strip():
             raise ValueError("name is empty: say what the key is for")
         if expires_in_s is not None and expires_in_s <= 0:
             raise ValueError(f"expires_in_s must be > 0, got {expires_in_s}")
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-        expires = None if expires_in_s is None else now + expires_in_s
+        agents, tools = spec.get("agents"), spec.get("tools")
         record = ApiKey(
             key_id,
             tenant_id,
@@ -147,7 +152,7 @@ class NewKey:
             None if agents is None else tuple(agents),
             None if tools is None else tuple(tools),
             now,
-            expires,
+            None if expires_in_s is None else now + expires_in_s,
             None,
         )
         return cls(f"keel_{key_id}_{secret}", record, _secret_hash(secret))
@@ -196,28 +201,9 @@ class ApiKeyStore:
         finally:
             db.close()
 
-    def create(
-        self,
-        *,
-        tenant_id: str,
-        name: str,
-        user_id: str | None = None,
-        roles: Iterable[str] = (),
-        agents: Iterable[str] | None = None,
-        tools: Iterable[str] | None = None,
-        expires_in_s: float | None = None,
-    ) -> tuple[str, ApiKey]:
+    def create(self, **spec: Unpack[KeySpec]) -> tuple[str, ApiKey]:
         """A new key: the plain key (shown once, never stored) and its record."""
-        new = NewKey.make(
-            self._clock(),
-            tenant_id=tenant_id,
-            name=name,
-            user_id=user_id,
-            roles=roles,
-            agents=agents,
-            tools=tools,
-            expires_in_s=expires_in_s,
-        )
+        new = NewKey.make(self._clock(), **spec)
         with self._db() as db:
             db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new.row())
         return new.plain, new.record

@@ -9,11 +9,13 @@ expiry takes effect on the next request, in every process.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from typing import Unpack
 
 from keel.security.keys import (
     ApiKey,
     InvalidApiKey,
+    KeySpec,
     NewKey,
     VerifiedKey,
     checked,
@@ -39,28 +41,9 @@ class PostgresApiKeyStore:
         self.db = database if isinstance(database, PostgresDatabase) else PostgresDatabase(database)
         self._clock = clock
 
-    async def create(
-        self,
-        *,
-        tenant_id: str,
-        name: str,
-        user_id: str | None = None,
-        roles: Iterable[str] = (),
-        agents: Iterable[str] | None = None,
-        tools: Iterable[str] | None = None,
-        expires_in_s: float | None = None,
-    ) -> tuple[str, ApiKey]:
+    async def create(self, **spec: Unpack[KeySpec]) -> tuple[str, ApiKey]:
         """A new key: the plain key (shown once, never stored) and its record."""
-        new = NewKey.make(
-            self._clock(),
-            tenant_id=tenant_id,
-            name=name,
-            user_id=user_id,
-            roles=roles,
-            agents=agents,
-            tools=tools,
-            expires_in_s=expires_in_s,
-        )
+        new = NewKey.make(self._clock(), **spec)
         async with self.db.transaction() as conn:
             await conn.execute(
                 f"INSERT INTO api_keys ({_COLUMNS}) VALUES "  # pyright: ignore[reportArgumentType]

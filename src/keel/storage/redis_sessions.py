@@ -80,7 +80,7 @@ class RedisSessionCache:
         prefix: str = "keel",
         ttl_s: int = 3600,
         max_bytes: int = 4_000_000,
-        min_messages: int = 200,
+        min_messages: int = 500,
     ) -> None:
         self.url, self.prefix, self.ttl_s, self.max_bytes = url, prefix, ttl_s, max_bytes
         self.min_messages = min_messages
