@@ -233,3 +233,31 @@ def test_keel_users_delete_removes_a_postgres_apps_sessions_and_runs(
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT id FROM sessions").fetchall() == [("s-bob",)]
         assert conn.execute("SELECT user_id FROM runs").fetchall() == [("bob",)]
+
+
+def test_keel_users_delete_with_the_server_config_drops_cached_histories(
+    pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = schema_url(pg_database, str(tmp_path))
+    target = app_module(tmp_path, url, monkeypatch)
+    agent = Agent(name="echo", model="test:echo")
+
+    async def talk() -> tuple[str, str]:
+        app = App(agents=[agent], database=url)
+        cache = cache_sessions(app, REDIS)
+        assert cache is not None
+        cache.min_messages = 0  # cache this short history
+        ann = Principal("ann")
+        await app.runner.run(agent, "my card is 4111", session_id="s-ann", principal=ann)
+        keys = cache.keys("default", "s-ann")
+        await cache.close()
+        return keys
+
+    keys = asyncio.run(talk())
+    assert _get(keys[1]) is not None and b"4111" in (_get(keys[1]) or b"")
+    settings = tmp_path / "serve.toml"
+    settings.write_text(f'[stores]\nredis_url = "{REDIS}"\n')
+    args = ["users", "delete", "ann", "--app", target, "--config", str(settings), "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert [_get(key) for key in keys] == [None, None]

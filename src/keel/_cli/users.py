@@ -33,6 +33,15 @@ def delete(
     app: Annotated[
         str | None, typer.Option("--app", metavar="MODULE:ATTR", help="Use this app's database.")
     ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            metavar="PATH",
+            help="The server's settings (.toml or .yaml): with stores.redis_url, the "
+            "user's cached session histories are dropped from Redis too.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", metavar="", help="Print it as JSON.")] = False,
 ) -> None:
     """Delete the user's sessions, summaries, runs and memory (vectors included)."""
@@ -52,6 +61,7 @@ def delete(
         target = load_app_from_cwd(app)
         deleted = delete_user(SQLiteDatabase(target.database_path), principal).deleted
         if target.database_url is not None:  # sessions and runs live in PostgreSQL
+            _cache_sessions(target, config)
             for table, n in _delete_in_postgres(target, principal).items():
                 deleted[table] = deleted.get(table, 0) + n
     if as_json:
@@ -62,10 +72,20 @@ def delete(
     typer.echo(f"deleted {user}@{tenant}: {parts or 'nothing was stored'}")
 
 
+def _cache_sessions(app: App, config: str | None) -> None:
+    """Attach the server's Redis session cache so deleting drops the cached histories."""
+    from keel.server.config import load_settings
+    from keel.storage.redis_sessions import cache_sessions
+
+    redis_url = load_settings(config).stores.redis_url if config else None
+    if redis_url is not None:
+        cache_sessions(app, redis_url)
+
+
 def _delete_in_postgres(app: App, principal: Principal) -> dict[str, int]:
     """A PostgreSQL app's sessions and runs of the user. Without the server's Redis URL
-    here, cached histories are not dropped: they can no longer be served (a load checks
-    the session's row first) and expire with their TTL."""
+    (`--config`), cached histories stay in Redis until their TTL, but can no longer be
+    served (a load checks the session's row first)."""
     from keel.storage.postgres_sessions import PostgresSessionStore
 
     store = app.session_store
