@@ -242,7 +242,7 @@ def test_keel_users_delete_with_the_server_config_drops_cached_histories(
     target = app_module(tmp_path, url, monkeypatch)
     agent = Agent(name="echo", model="test:echo")
 
-    async def talk() -> tuple[str, str]:
+    async def talk() -> list[str]:
         app = App(agents=[agent], database=url)
         cache = cache_sessions(app, REDIS)
         assert cache is not None
