@@ -33,6 +33,9 @@ def test_vectors_are_deterministic_unit_float32_whatever_the_batching() -> None:
     assert np.array_equal(vectors, one_by_one)
     assert np.array_equal(vectors, StaticEmbedder().embed(TEXTS))  # a fresh load agrees
     assert embedder.embed([]).shape == (0, 384)
+    counted = StaticEmbedder()
+    assert counted.text_tokens(TEXTS)[3] == 2_000  # uncut; embed reuses the ids, cut
+    assert np.array_equal(counted.embed(TEXTS), vectors)
 
 
 def test_near_duplicates_score_higher_than_unrelated_texts() -> None:

