@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from keel.embeddings import HashEmbedder, default_embedder
-from keel.embeddings.base import Vectors
+from keel.embeddings.base import Vectors, WindowedEmbedder
+from keel.embeddings.local import text_tokens
 from keel.embeddings.static import static_embedder
 from keel.knowledge import KnowledgeBase, KnowledgeStore
 from keel.knowledge.chunking import chunk_text, fit_window
@@ -105,6 +106,7 @@ def test_default_chunks_fit_the_embedders_window_and_keep_every_sentence(
     tmp_path: Path,
 ) -> None:
     embedder = default_embedder()
+    assert isinstance(embedder, WindowedEmbedder)
     loaded = long_document(tmp_path)
     plain = chunk_text(loaded.text)
     count = embedder.text_tokens
@@ -119,4 +121,4 @@ def test_default_chunks_fit_the_embedders_window_and_keep_every_sentence(
 
 def test_chunks_within_the_window_are_left_as_they_are() -> None:
     chunks = chunk_text("# A\n\nshort text. another one.\n\n## B\n\nmore")
-    assert fit_window(chunks, 254, default_embedder().text_tokens) == chunks
+    assert fit_window(chunks, 254, text_tokens) == chunks
