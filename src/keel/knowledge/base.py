@@ -10,6 +10,11 @@ beat them on hit@3 but fell below vectors alone on MRR (BENCHMARKS.md, issue 8).
 Every hit carries a citation (document, heading, chunk, score) and its cosine similarity
 to the query; hits under `min_similarity` are dropped, and an empty result says so
 (`found_nothing`), which is the agent's signal to say it does not know or to escalate.
+
+A tenant's vectors all come from one embedder, which the store records: ingest and
+search use it (`embedder_for`), another is refused with the command that re-embeds
+(`reembed`). Chunks are cut to the embedder's token window where it has one, so no
+chunk's end is lost to the vector side.
 """
 
 from __future__ import annotations
