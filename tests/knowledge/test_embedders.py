@@ -5,6 +5,7 @@ the same labelled-set bar as the default; chunks are cut to the embedder's windo
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,10 +16,11 @@ from keel.embeddings import HashEmbedder, default_embedder
 from keel.embeddings.base import Vectors, WindowedEmbedder
 from keel.embeddings.local import text_tokens
 from keel.embeddings.static import static_embedder
-from keel.knowledge import KnowledgeBase, KnowledgeStore
+from keel.knowledge import KnowledgeBase, KnowledgeStore, SQLiteKnowledgeStore
 from keel.knowledge.chunking import chunk_text, fit_window
 from keel.knowledge.reading import Loaded, read_file
 from keel.knowledge.store import EmbedderMismatchError, embedding_text
+from keel.storage import SQLiteDatabase
 from tests.knowledge.test_knowledge import CORPUS, evaluate
 
 
@@ -122,3 +124,25 @@ def test_default_chunks_fit_the_embedders_window_and_keep_every_sentence(
 def test_chunks_within_the_window_are_left_as_they_are() -> None:
     chunks = chunk_text("# A\n\nshort text. another one.\n\n## B\n\nmore")
     assert fit_window(chunks, 254, text_tokens) == chunks
+
+
+def test_stores_written_before_embedders_were_recorded_are_taken_as_minilm(
+    tmp_path: Path,
+) -> None:
+    """Migration 0085: chunks of 384 floats came from the only local embedder there was."""
+    SQLiteDatabase(tmp_path / "kb.db").close()
+    with sqlite3.connect(tmp_path / "kb.db") as conn:  # as an older Keel left it
+        conn.execute("DELETE FROM keel_schema WHERE version = 85")
+        conn.execute("DROP TABLE kb_embedders")
+        for tenant, floats in (("old", 384), ("odd", 8)):
+            conn.execute("INSERT INTO kb_documents VALUES (?, 'a.md', 'h', 1, 0)", (tenant,))
+            conn.execute(
+                "INSERT INTO kb_chunks (tenant_id, path, ordinal, heading, text, embedding) "
+                "VALUES (?, 'a.md', 0, '', 'refunds', ?)",
+                (tenant, bytes(4 * floats)),
+            )
+    store = SQLiteKnowledgeStore(SQLiteDatabase(tmp_path / "kb.db"))
+    assert store.embedder("old") == default_embedder().name
+    assert store.embedder("odd") == "unknown" and store.embedder("new") is None
+    with pytest.raises(EmbedderMismatchError, match="'unknown'"):
+        KnowledgeBase(store).search("refunds", tenant_id="odd")
