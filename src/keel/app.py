@@ -55,6 +55,10 @@ class App:
     observe: bool = True
     """Trace every run into the app's trace store, the metrics and any OTel exporter."""
     trace_retention_days: float | None = 30
+    knowledge_embedder: str | None = None
+    """The knowledge base's embedder (`keel kb`): "minilm" (the default), "minilm-int8" or
+    "static" (~100x faster ingest, lower retrieval quality: BENCHMARKS.md, issue 8). None:
+    whatever the stored vectors were made with."""
     webhooks: Sequence[Webhook] = ()
     """Triggers served at `POST /webhooks/{name}` by `keel serve` (`keel.triggers`)."""
     _by_name: dict[str, Agent[Any]] = field(init=False, repr=False)

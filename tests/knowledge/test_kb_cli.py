@@ -85,3 +85,25 @@ def test_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "kb.ingest" in b]
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     assert capsys.readouterr().out == "refunds.md | Refunds > Card payments\n"
+
+
+def test_ingest_with_another_embedder_then_search_and_reembed(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "errors.md").write_bytes((CORPUS / "errors.md").read_bytes())
+    code, out, _ = keel("kb", "ingest", str(folder), "--app", APP, "--embedder", "static")
+    assert code == 0 and "1 ingested (9 chunks)" in out
+
+    code, out, _ = keel("kb", "search", "E-5120", "--k", "1", "--app", APP)  # the recorded one
+    assert code == 0 and out.startswith("[1] errors.md > Error codes > E-5120 (chunk ")
+
+    code, _, err = keel("kb", "search", "E-5120", "--app", APP, "--embedder", "minilm")
+    assert code == 2 and "keel kb reembed --embedder" in err and "static" in err
+
+    code, out, _ = keel("kb", "reembed", "--embedder", "minilm", "--app", APP, "--json")
+    assert code == 0 and json.loads(out) == {"chunks": 9, "embedder": "all-MiniLM-L6-v2-int8"}
+    code, out, _ = keel("kb", "search", "E-5120", "--k", "1", "--app", APP, "--embedder", "minilm")
+    assert code == 0 and out.startswith("[1] errors.md > Error codes > E-5120 (chunk ")
+
+    code, _, err = keel("kb", "ingest", str(folder), "--app", APP, "--embedder", "bert")
+    assert code == 2 and "no local embedder named 'bert'" in err

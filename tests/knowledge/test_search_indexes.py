@@ -56,7 +56,9 @@ def test_vector_search_returns_what_exact_float32_search_returns(tmp_path: Path)
     store = SQLiteKnowledgeStore(SQLiteDatabase(tmp_path / "kb.db"))
     for d in range(0, 2_000, 100):
         chunks = [TextChunk("", f"chunk {i}") for i in range(d, d + 100)]
-        store.replace_document("t", f"doc{d}.md", f"h{d}", chunks, vectors[d : d + 100])
+        store.replace_document(
+            "t", f"doc{d}.md", f"h{d}", chunks, vectors[d : d + 100], embedder="x"
+        )
     ids = np.array(sorted(i for i, _ in store.vector_search("t", vectors[0], 2_000)))
     for query in normalize(vectors[:25] + rng.normal(0, 0.1, (25, 64))):
         exact = np.argsort(-(vectors @ query), kind="stable")[:10]
@@ -70,10 +72,10 @@ def test_a_write_from_another_store_is_seen_by_the_next_search(tmp_path: Path) -
     first = SQLiteKnowledgeStore(SQLiteDatabase(tmp_path / "kb.db"))
     second = SQLiteKnowledgeStore(SQLiteDatabase(tmp_path / "kb.db"))  # another process
     chunk = [TextChunk("Refunds", "cards are refunded in five days")]
-    first.replace_document("t", "a.md", "h1", chunk, embedder.embed([chunk[0].text]))
+    first.replace_document("t", "a.md", "h1", chunk, embedder.embed([chunk[0].text]), embedder="x")
     assert second.text_search("t", ["refunded"], 5) != []
     later = [TextChunk("Parts", "the strap is silicone")]
-    first.replace_document("t", "b.md", "h2", later, embedder.embed([later[0].text]))
+    first.replace_document("t", "b.md", "h2", later, embedder.embed([later[0].text]), embedder="x")
     assert len(second.text_search("t", ["silicone"], 5)) == 1
     assert first.delete_document("t", "b.md") and second.text_search("t", ["silicone"], 5) == []
 
@@ -87,7 +89,7 @@ def test_indexes_updated_after_writes_equal_indexes_built_afresh(tmp_path: Path)
 
     def put(name: str, part: list[TextChunk]) -> None:
         vectors = embedder.embed([c.text for c in part])
-        store.replace_document("t", name, name + str(len(part)), part, vectors)
+        store.replace_document("t", name, name + str(len(part)), part, vectors, embedder="x")
 
     for n in range(4):
         put(f"doc{n}.md", chunks[n * 10 : n * 10 + 10])
@@ -122,7 +124,7 @@ def test_the_old_full_text_table_is_removed_even_when_damaged(
             conn.execute("UPDATE kb_fts_data SET block = x'ffffffffffff00' WHERE id = 10")
     store = SQLiteKnowledgeStore(SQLiteDatabase(tmp_path / "kb.db"))
     store.replace_document(
-        "t", "a.md", "h", [TextChunk("H", "refunds")], normalize(np.ones((1, 8)))
+        "t", "a.md", "h", [TextChunk("H", "refunds")], normalize(np.ones((1, 8))), embedder="x"
     )
     assert [i for i, _ in store.text_search("t", ["refunds"], 5)] != []
     with sqlite3.connect(tmp_path / "kb.db") as conn:

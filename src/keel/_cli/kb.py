@@ -30,18 +30,32 @@ AppOpt = Annotated[
     typer.Option("--app", metavar="MODULE:ATTR", help="Use this app's database."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print it as JSON.")]
+EmbedderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embedder",
+        metavar="NAME",
+        help="minilm (the default), minilm-int8 or static (fast, less accurate); "
+        "default: the app's knowledge_embedder, else what the knowledge base was "
+        "embedded with.",
+    ),
+]
 TenantOpt = Annotated[
     str, typer.Option("--tenant", metavar="ID", help="Whose knowledge base (default: default).")
 ]
 
 
-def open_kb(app_path: str | None) -> KnowledgeBase:
+def open_kb(app_path: str | None, embedder: str | None = None) -> KnowledgeBase:
+    """The app's knowledge base, embedding with `--embedder`, else the app's
+    `knowledge_embedder`, else whatever the tenant's vectors were made with (minilm for
+    a new one): see `KnowledgeBase.embedder_for`."""
     from keel._cli.target import load_app_from_cwd
     from keel.knowledge import KnowledgeBase, SQLiteKnowledgeStore
     from keel.storage import SQLiteDatabase
 
     app = load_app_from_cwd(app_path)
-    return KnowledgeBase(SQLiteKnowledgeStore(SQLiteDatabase(app.database_path)))
+    store = SQLiteKnowledgeStore(SQLiteDatabase(app.database_path))
+    return KnowledgeBase(store, embedder or app.knowledge_embedder)
 
 
 @kb_app.command("ingest")
@@ -49,6 +63,7 @@ def ingest(
     path: Annotated[str, typer.Argument(metavar="PATH", help="A file or a folder.")],
     app: AppOpt = None,
     tenant: TenantOpt = DEFAULT_TENANT,
+    embedder: EmbedderOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest Markdown, text, HTML (and PDF, extra `pdf`) files; unchanged ones are skipped."""
@@ -59,7 +74,7 @@ def ingest(
 
     err = stderr_console()
     with reported(err):
-        kb = open_kb(app)
+        kb = open_kb(app, embedder)
         with Progress(console=err, transient=True, disable=as_json) as bar:
             task = bar.add_task("ingesting", total=None)
 
@@ -106,6 +121,7 @@ def search(
     ] = None,
     app: AppOpt = None,
     tenant: TenantOpt = DEFAULT_TENANT,
+    embedder: EmbedderOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search the knowledge base; every passage is printed with its citation."""
@@ -113,7 +129,7 @@ def search(
     from keel._cli.ui import stderr_console
 
     with reported(stderr_console()):
-        kb = open_kb(app)
+        kb = open_kb(app, embedder)
         result = kb.search(
             query,
             tenant_id=tenant,
@@ -162,6 +178,28 @@ def list_documents(
         return
     for document, chunks in documents:
         typer.echo(f"{document}  ({chunks} chunks)")
+
+
+@kb_app.command("reembed")
+def reembed(
+    embedder: Annotated[
+        str,
+        typer.Option("--embedder", metavar="NAME", help="minilm, minilm-int8 or static."),
+    ],
+    app: AppOpt = None,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Embed the stored chunks again with another embedder (no files are read again)."""
+    from keel._cli.errors import reported
+    from keel._cli.ui import stderr_console
+
+    with reported(stderr_console()):
+        kb = open_kb(app, embedder)
+        count = kb.reembed(tenant)
+    name = kb.embedder.name
+    data = {"chunks": count, "embedder": name}
+    typer.echo(json.dumps(data) if as_json else f"re-embedded {count} chunks with {name}")
 
 
 @kb_app.command("rebuild")

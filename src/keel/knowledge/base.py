@@ -10,6 +10,11 @@ beat them on hit@3 but fell below vectors alone on MRR (BENCHMARKS.md, issue 8).
 Every hit carries a citation (document, heading, chunk, score) and its cosine similarity
 to the query; hits under `min_similarity` are dropped, and an empty result says so
 (`found_nothing`), which is the agent's signal to say it does not know or to escalate.
+
+A tenant's vectors all come from one embedder, which the store records: ingest and
+search use it (`embedder_for`), another is refused with the command that re-embeds
+(`reembed`). Chunks are cut to the embedder's token window where it has one, so no
+chunk's end is lost to the vector side.
 """
 
 from __future__ import annotations
@@ -20,12 +25,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from keel.embeddings.base import Embedder
+from keel.embeddings.base import Embedder, WindowedEmbedder
+from keel.embeddings.named import embedder_named
 from keel.exceptions import ConfigurationError
-from keel.knowledge.chunking import TextChunk, chunk_text
+from keel.knowledge.chunking import TextChunk, chunk_text, fit_window
 from keel.knowledge.reading import MAX_BYTES, Loaded, Skipped, read_file
 from keel.knowledge.stopwords import STOPWORDS
-from keel.knowledge.store import ChunkRow, KnowledgeStore, query_terms
+from keel.knowledge.store import (
+    ChunkRow,
+    EmbedderMismatchError,
+    KnowledgeStore,
+    embedding_text,
+    query_terms,
+)
 from keel.principal import DEFAULT_TENANT
 
 __all__ = ["Citation", "Hit", "IngestReport", "KnowledgeBase", "SearchMode", "SearchResult"]
@@ -88,7 +100,7 @@ class KnowledgeBase:
     def __init__(
         self,
         store: KnowledgeStore,
-        embedder: Embedder | None = None,
+        embedder: Embedder | str | None = None,
         *,
         max_chars: int = 1_200,
         overlap: int = 200,
@@ -102,16 +114,33 @@ class KnowledgeBase:
             raise ConfigurationError(f"vector_weight must be in [0, 1], got {vector_weight}")
         self.fusion, self.vector_weight = fusion, vector_weight
         self.store = store
-        self._embedder = embedder
+        self._embedder = embedder_named(embedder) if isinstance(embedder, str) else embedder
         self.max_chars, self.overlap, self.max_bytes = max_chars, overlap, max_bytes
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            from keel.embeddings import default_embedder
+        """The embedder given, else the default (MiniLM): what `reembed` uses."""
+        return self._embedder if self._embedder is not None else embedder_named("minilm")
 
-            self._embedder = default_embedder()
-        return self._embedder
+    def embedder_for(self, tenant_id: str) -> Embedder:
+        """The embedder of the tenant's stored vectors: ingest and search must use it.
+        Without one given, the store's recorded one is used (any local embedder, found
+        by name); a given one that differs from the record is an error naming the fix."""
+        recorded = self.store.embedder(tenant_id)
+        if self._embedder is not None:
+            if recorded not in (None, self._embedder.name):
+                raise EmbedderMismatchError(tenant_id, recorded, self._embedder.name)
+            return self._embedder
+        if recorded is None:
+            return self.embedder
+        try:
+            return embedder_named(recorded)
+        except ConfigurationError:
+            raise EmbedderMismatchError(tenant_id, recorded, self.embedder.name) from None
+
+    def reembed(self, tenant_id: str = DEFAULT_TENANT) -> int:
+        """Embed the tenant's stored chunks again with `embedder`; returns their number."""
+        return self.store.reembed(tenant_id, self.embedder)
 
     def ingest(
         self,
@@ -131,17 +160,24 @@ class KnowledgeBase:
             dict[str, str](),
             time.perf_counter(),
         )
+        embedder = self.embedder_for(tenant_id)
         for done, file in enumerate(files, 1):
             name = file.relative_to(base).as_posix()
-            self._ingest_one(file, name, tenant_id, report, seen)
+            self._ingest_one(file, name, (tenant_id, embedder), report, seen)
             if progress is not None:
                 progress(done, len(files), name)
         report.seconds = time.perf_counter() - started
         return report
 
     def _ingest_one(
-        self, file: Path, name: str, tenant_id: str, report: IngestReport, seen: dict[str, str]
+        self,
+        file: Path,
+        name: str,
+        into: tuple[str, Embedder],
+        report: IngestReport,
+        seen: dict[str, str],
     ) -> None:
+        tenant_id, embedder = into
         loaded = read_file(file, max_bytes=self.max_bytes)
         if isinstance(loaded, Skipped):
             report.skipped.append(Skipped(name, loaded.reason))
@@ -155,17 +191,25 @@ class KnowledgeBase:
             report.skipped.append(Skipped(name, f"duplicate of {twin}"))
             return
         seen[loaded.hash] = name
-        chunks = self.chunk(loaded)
-        vectors = self.embedder.embed([_embedding_text(c) for c in chunks])
-        self.store.replace_document(tenant_id, name, loaded.hash, chunks, vectors)
+        chunks = self.chunk(loaded, embedder)
+        vectors = embedder.embed([embedding_text(c.heading, c.text) for c in chunks])
+        self.store.replace_document(
+            tenant_id, name, loaded.hash, chunks, vectors, embedder=embedder.name
+        )
         report.ingested.append((name, len(chunks)))
         if loaded.note:
             report.converted.append((name, loaded.note))
 
-    def chunk(self, loaded: Loaded) -> list[TextChunk]:
-        return chunk_text(
+    def chunk(self, loaded: Loaded, embedder: Embedder | None = None) -> list[TextChunk]:
+        """Chunks of `max_chars`, then cut to the embedder's window where it has one (a
+        chunk longer than the model reads would lose its end to the vector side)."""
+        chunks = chunk_text(
             loaded.text, kind=loaded.kind, max_chars=self.max_chars, overlap=self.overlap
         )
+        embedder = embedder or self.embedder
+        if isinstance(embedder, WindowedEmbedder):
+            return fit_window(chunks, embedder.window, embedder.text_tokens)
+        return chunks
 
     def search(
         self,
@@ -182,7 +226,7 @@ class KnowledgeBase:
             raise ConfigurationError(f"mode must be hybrid, text or vector, got {mode!r}")
         terms = query_terms(query)
         words = [t for t in terms if t not in STOPWORDS] or terms
-        vector = self.embedder.embed([query[:MAX_QUERY_CHARS]])[0]
+        vector = self.embedder_for(tenant_id).embed([query[:MAX_QUERY_CHARS]])[0]
         pool = max(4 * k, 20)
         text = self.store.text_search(tenant_id, words, pool) if mode != "vector" else []
         near = self.store.vector_search(tenant_id, vector, pool) if mode != "text" else []
@@ -235,10 +279,6 @@ def combine(
         for i, s in similarity.items()
     }
     return sorted(scores.items(), key=lambda item: -item[1])
-
-
-def _embedding_text(chunk: TextChunk) -> str:
-    return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
 
 
 def _hit(row: ChunkRow, score: float, similarity: float) -> Hit:

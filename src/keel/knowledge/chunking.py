@@ -11,13 +11,18 @@ either side.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["TextChunk", "chunk_text"]
+__all__ = ["TextChunk", "chunk_text", "fit_window"]
+
+Counter = Callable[[Sequence[str]], list[int]]
+"""Tokens of each text, uncut (an embedder's `text_tokens`)."""
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+")  # and CJK full stops
+_AFTER_SENTENCE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])(?=\s)")
+_AFTER_WORD = re.compile(r"(?<=\S)(?=\s)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +114,54 @@ def _tail(text: str, overlap: int) -> list[str]:
             break
         kept = candidate
     return [kept] if kept else []
+
+
+def fit_window(chunks: list[TextChunk], window: int, count: Counter) -> list[TextChunk]:
+    """Chunks whose heading and text exceed `window` tokens cut at sentence ends (at
+    spaces within a sentence too long), each part as large as fits. Counts come from one
+    call per chunk cut; pieces joined by whitespace count as the sum of their tokens."""
+    sizes = count([f"{c.heading}\n{c.text}" if c.heading else c.text for c in chunks])
+    out: list[TextChunk] = []
+    for chunk, size in zip(chunks, sizes, strict=True):
+        if size <= window:
+            out.append(chunk)
+            continue
+        budget = max(window - count([chunk.heading])[0], window // 2)
+        out.extend(TextChunk(chunk.heading, t) for t in _cut(chunk.text, budget, count))
+    return out
+
+
+def _cut(text: str, budget: int, count: Counter) -> list[str]:
+    units = _units(text, budget, count)
+    parts: list[str] = []
+    current, used = "", 0
+    for unit, size in units:
+        if current and used + size > budget:
+            parts.append(current.strip())
+            current, used = "", 0
+        current, used = current + unit, used + size
+    return [p for p in [*parts, current.strip()] if p]
+
+
+def _units(text: str, budget: int, count: Counter) -> list[tuple[str, int]]:
+    """Sentences with their token counts (with the whitespace after them, so joining
+    them gives `text` back); a sentence over `budget` as words, a word over it halved."""
+    sentences = [s for s in _AFTER_SENTENCE.split(text) if s]
+    out: list[tuple[str, int]] = []
+    for sentence, size in zip(sentences, count(sentences), strict=True):
+        if size <= budget:
+            out.append((sentence, size))
+        elif len(words := [w for w in _AFTER_WORD.split(sentence) if w]) > 1:
+            out.extend(_units_of_words(words, budget, count))
+        else:
+            half = len(sentence) // 2
+            out.extend(_units(sentence[:half], budget, count))
+            out.extend(_units(sentence[half:], budget, count))
+    return out
+
+
+def _units_of_words(words: list[str], budget: int, count: Counter) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    for word, size in zip(words, count(words), strict=True):
+        out.extend(_units(word, budget, count) if size > budget else [(word, size)])
+    return out

@@ -17,10 +17,10 @@ from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from keel.embeddings.base import Vectors
+from keel.embeddings.base import Embedder, Vectors
 from keel.exceptions import MissingExtraError
 from keel.knowledge.chunking import TextChunk
-from keel.knowledge.store import ChunkRow
+from keel.knowledge.store import ChunkRow, EmbedderMismatchError, embedding_text
 
 __all__ = ["PostgresKnowledgeStore"]
 
@@ -44,11 +44,21 @@ def _schema(dimensions: int) -> list[str]:
         f"(setweight(to_tsvector('simple', {_words('heading')}), 'A') || "
         f"to_tsvector('simple', {_words('text')})) STORED)",
         "CREATE INDEX IF NOT EXISTS kb_chunks_by_document ON kb_chunks (tenant_id, path)",
+        *_EMBEDDERS,
         "CREATE INDEX IF NOT EXISTS kb_chunks_tsv ON kb_chunks USING gin (tsv)",
         "CREATE INDEX IF NOT EXISTS kb_chunks_hnsw ON kb_chunks "
         "USING hnsw (embedding vector_cosine_ops)",
     ]
 
+
+_EMBEDDERS = [
+    "DO $$ BEGIN IF to_regclass('kb_embedders') IS NULL THEN "
+    "CREATE TABLE kb_embedders (tenant_id text PRIMARY KEY, embedder text NOT NULL); "
+    # chunks written before embedders were recorded came from the only local one then
+    "INSERT INTO kb_embedders SELECT DISTINCT tenant_id, 'all-MiniLM-L6-v2-int8' "
+    "FROM kb_chunks; END IF; END $$",
+]
+"""The embedder of each tenant's vectors (see the SQLite migration 0085_kb_embedders)."""
 
 CANDIDATES = 300
 """Chunks matching a query that BM25 scores (the best by `ts_rank` first)."""
@@ -133,6 +143,8 @@ class PostgresKnowledgeStore:
         content_hash: str,
         chunks: Sequence[TextChunk],
         vectors: Vectors,
+        *,
+        embedder: str,
     ) -> None:
         rows = [
             (tenant_id, document, n, c.heading, c.text, vector_literal(v))
@@ -140,6 +152,7 @@ class PostgresKnowledgeStore:
         ]
         with self._lock, self._conn.transaction():
             self._delete(tenant_id, document)
+            self._claim(tenant_id, embedder)
             self._conn.execute(
                 "INSERT INTO kb_documents (tenant_id, path, content_hash, chunks, updated_at) "
                 "VALUES (%s, %s, %s, %s, %s)",
@@ -151,6 +164,60 @@ class PostgresKnowledgeStore:
                     "VALUES (%s, %s, %s, %s, %s, %s::vector)",
                     rows,
                 )
+
+    def _claim(self, tenant_id: str, embedder: str) -> None:
+        """Record `embedder` for the tenant unless it holds chunks of another (an error).
+        Insert first, then lock the row: two first writers cannot both claim."""
+        claimed = self._conn.execute(
+            "INSERT INTO kb_embedders (tenant_id, embedder) VALUES (%s, %s) "
+            "ON CONFLICT (tenant_id) DO NOTHING",
+            (tenant_id, embedder),
+        )
+        if claimed.rowcount:
+            return
+        (recorded,) = self._conn.execute(
+            "SELECT embedder FROM kb_embedders WHERE tenant_id = %s FOR UPDATE", (tenant_id,)
+        ).fetchone()
+        if recorded == embedder:
+            return
+        held = self._conn.execute(
+            "SELECT 1 FROM kb_documents WHERE tenant_id = %s LIMIT 1", (tenant_id,)
+        ).fetchone()
+        if held:
+            raise EmbedderMismatchError(tenant_id, str(recorded), embedder)
+        self._record(tenant_id, embedder)  # nothing stored any more: the tenant starts afresh
+
+    def _record(self, tenant_id: str, embedder: str) -> None:
+        self._conn.execute(
+            "INSERT INTO kb_embedders (tenant_id, embedder) VALUES (%s, %s) "
+            "ON CONFLICT (tenant_id) DO UPDATE SET embedder = excluded.embedder",
+            (tenant_id, embedder),
+        )
+
+    def embedder(self, tenant_id: str) -> str | None:
+        rows = self._all(
+            "SELECT embedder FROM kb_embedders e WHERE e.tenant_id = %s AND EXISTS "
+            "(SELECT 1 FROM kb_documents d WHERE d.tenant_id = e.tenant_id)",
+            (tenant_id,),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def reembed(self, tenant_id: str, embedder: Embedder) -> int:
+        """In place, in one transaction holding the tenant's rows (writers wait)."""
+        with self._lock, self._conn.transaction():
+            rows = self._conn.execute(
+                "SELECT id, heading, text FROM kb_chunks WHERE tenant_id = %s ORDER BY id "
+                "FOR UPDATE",
+                (tenant_id,),
+            ).fetchall()
+            vectors = embedder.embed([embedding_text(h, t) for _, h, t in rows])
+            with self._conn.cursor() as cursor:
+                cursor.executemany(
+                    "UPDATE kb_chunks SET embedding = %s::vector WHERE id = %s",
+                    [(vector_literal(v), i) for (i, _, _), v in zip(rows, vectors, strict=True)],
+                )
+            self._record(tenant_id, embedder.name)
+        return len(rows)
 
     def _delete(self, tenant_id: str, document: str) -> bool:
         self._conn.execute(

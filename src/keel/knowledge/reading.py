@@ -74,11 +74,15 @@ def read_file(path: Path, *, max_bytes: int = MAX_BYTES) -> Loaded | Skipped:
     return Loaded(str(path), kind, text, content_hash(data), note)
 
 
+_CONTROLS = bytes(b for b in range(32) if b < 9 or b > 13)
+"""Control bytes other than tab, newline, vertical tab, form feed and carriage return."""
+
+
 def _binary(data: bytes) -> bool:
     head = data[:8192]
     if b"\x00" in head:
         return True
-    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    controls = len(head) - len(head.translate(None, _CONTROLS))  # C speed: ~2 ms less a file
     return bool(head) and controls / len(head) > 0.1
 
 

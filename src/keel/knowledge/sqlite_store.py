@@ -21,11 +21,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from keel.embeddings.base import Vectors
-from keel.exceptions import MissingExtraError
+from keel.embeddings.base import Embedder, Vectors
+from keel.exceptions import ConfigurationError, MissingExtraError
 from keel.knowledge.bm25 import TermIndex
 from keel.knowledge.chunking import TextChunk
-from keel.knowledge.store import ChunkRow, KnowledgeIndexError
+from keel.knowledge.store import (
+    ChunkRow,
+    EmbedderMismatchError,
+    KnowledgeIndexError,
+    embedding_text,
+)
 from keel.storage.sqlite import SQLiteDatabase
 
 __all__ = ["SQLiteKnowledgeStore"]
@@ -36,6 +41,11 @@ COARSE_POOL = 100
 
 
 _Row = tuple[int, str, str, bytes]
+_HELD_BY = (
+    "SELECT embedder FROM kb_embedders e WHERE EXISTS "
+    "(SELECT 1 FROM kb_documents d WHERE d.tenant_id = e.tenant_id) AND e.tenant_id ="
+)
+"""The recorded embedder of a tenant that holds documents (an empty one is free)."""
 
 
 @dataclass(slots=True)
@@ -79,10 +89,13 @@ class SQLiteKnowledgeStore:
         content_hash: str,
         chunks: Sequence[TextChunk],
         vectors: Vectors,
+        *,
+        embedder: str,
     ) -> None:
         now = time.time()
         with self.db.transaction() as conn:
             _delete(conn, tenant_id, document)
+            _claim(conn, tenant_id, embedder)
             conn.execute(
                 "INSERT INTO kb_documents (tenant_id, path, content_hash, chunks, updated_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -97,6 +110,39 @@ class SQLiteKnowledgeStore:
                 ),
             )
             _bump(conn, tenant_id)
+
+    def embedder(self, tenant_id: str) -> str | None:
+        with self._reading() as conn:
+            row = conn.execute(f"{_HELD_BY} ?", (tenant_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def reembed(self, tenant_id: str, embedder: Embedder) -> int:
+        """Rows are replaced (new ids), never updated in place: the in-memory indexes of
+        every process read only rows they have not seen. Embedding happens outside the
+        write transaction; a write meanwhile makes this fail, changing nothing."""
+        with self._reading() as conn:
+            generation = _generation(conn, tenant_id)
+            rows: list[tuple[str, int, str, str]] = conn.execute(
+                "SELECT path, ordinal, heading, text FROM kb_chunks WHERE tenant_id = ? "
+                "ORDER BY id",
+                (tenant_id,),
+            ).fetchall()
+        vectors = embedder.embed([embedding_text(r[2], r[3]) for r in rows])
+        with self.db.transaction() as conn:
+            if _generation(conn, tenant_id) != generation:
+                raise ConfigurationError(
+                    "the knowledge base changed while it was being re-embedded; nothing was "
+                    "changed: run `keel kb reembed` again"
+                )
+            conn.execute("DELETE FROM kb_chunks WHERE tenant_id = ?", (tenant_id,))
+            conn.executemany(
+                "INSERT INTO kb_chunks (tenant_id, path, ordinal, heading, text, embedding) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                ((tenant_id, *row, v.tobytes()) for row, v in zip(rows, vectors, strict=True)),
+            )
+            _record(conn, tenant_id, embedder.name)
+            _bump(conn, tenant_id)
+        return len(rows)
 
     def delete_document(self, tenant_id: str, document: str) -> bool:
         with self.db.transaction() as conn:
@@ -184,10 +230,7 @@ class SQLiteKnowledgeStore:
 
     def _tenant(self, tenant_id: str) -> _Tenant:
         with self._reading() as conn:
-            row = conn.execute(
-                "SELECT generation FROM kb_state WHERE tenant_id = ?", (tenant_id,)
-            ).fetchone()
-            generation = int(row[0]) if row else 0
+            generation = _generation(conn, tenant_id)
             cached = self._tenants.get(tenant_id)
             if cached is not None and cached.generation == generation:
                 return cached
@@ -268,6 +311,10 @@ def _coarse(tenant: _Tenant, query: Vectors, count: int) -> npt.NDArray[np.int64
     """Row positions of the `count` best inner products with the int8 rows (usearch's
     SIMD kernels; numpy has no fast int8 product)."""
     try:
+        # onnxruntime first: imported after usearch (2.26, with onnxruntime 1.32), its
+        # native module segfaults the process; before it, both work. The static embedder
+        # runs no model, so a process may reach this before any embedder loaded it.
+        import onnxruntime  # noqa: F401  # pyright: ignore[reportMissingTypeStubs, reportUnusedImport]
         from usearch.compiled import MetricKind
         from usearch.index import search
     except ImportError as exc:  # pragma: no cover - usearch is in the embeddings extra
@@ -286,6 +333,35 @@ def _delete(conn: sqlite3.Connection, tenant_id: str, document: str) -> bool:
             "DELETE FROM kb_documents WHERE tenant_id = ? AND path = ?", (tenant_id, document)
         ).rowcount
         > 0
+    )
+
+
+def _generation(conn: sqlite3.Connection, tenant_id: str) -> int:
+    row = conn.execute("SELECT generation FROM kb_state WHERE tenant_id = ?", (tenant_id,))
+    found = row.fetchone()
+    return int(found[0]) if found else 0
+
+
+def _claim(conn: sqlite3.Connection, tenant_id: str, embedder: str) -> None:
+    """Record `embedder` for the tenant, unless it holds chunks of another (an error)."""
+    row = conn.execute("SELECT embedder FROM kb_embedders WHERE tenant_id = ?", (tenant_id,))
+    recorded = row.fetchone()
+    if recorded is None or recorded[0] == embedder:
+        if recorded is None:
+            _record(conn, tenant_id, embedder)
+        return
+    if conn.execute(
+        "SELECT 1 FROM kb_documents WHERE tenant_id = ? LIMIT 1", (tenant_id,)
+    ).fetchone():
+        raise EmbedderMismatchError(tenant_id, str(recorded[0]), embedder)
+    _record(conn, tenant_id, embedder)  # nothing stored any more: the tenant starts afresh
+
+
+def _record(conn: sqlite3.Connection, tenant_id: str, embedder: str) -> None:
+    conn.execute(
+        "INSERT INTO kb_embedders (tenant_id, embedder) VALUES (?, ?) "
+        "ON CONFLICT(tenant_id) DO UPDATE SET embedder = excluded.embedder",
+        (tenant_id, embedder),
     )
 
 

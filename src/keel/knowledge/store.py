@@ -12,23 +12,45 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from keel.embeddings.base import Vectors
+from keel.embeddings.base import Embedder, Vectors
 from keel.exceptions import ConfigurationError, KeelError
 from keel.knowledge.chunking import TextChunk
 
 __all__ = [
     "MAX_QUERY_TERMS",
+    "REEMBED_HINT",
     "ChunkRow",
+    "EmbedderMismatchError",
     "KnowledgeIndexError",
     "KnowledgeStore",
+    "embedding_text",
     "query_terms",
 ]
 
 MAX_QUERY_TERMS = 64
+REEMBED_HINT = "`keel kb reembed --embedder NAME` (add --app and --tenant as for ingest)"
 
 
 class KnowledgeIndexError(KeelError):
     """The knowledge index is damaged; the message names the command that rebuilds it."""
+
+
+class EmbedderMismatchError(ConfigurationError):
+    """A tenant's chunks hold vectors of one embedder and another was asked to write or
+    search them; the message names the command that re-embeds them."""
+
+    def __init__(self, tenant_id: str, recorded: str, wanted: str) -> None:
+        super().__init__(
+            f"tenant {tenant_id!r}'s knowledge base holds vectors of the embedder "
+            f"{recorded!r}, not {wanted!r}, and vectors of two embedders cannot be compared: "
+            f"use {recorded!r}, or re-embed the stored chunks with {REEMBED_HINT}"
+        )
+        self.recorded, self.wanted = recorded, wanted
+
+
+def embedding_text(heading: str, text: str) -> str:
+    """What a chunk's vector is made from: its heading path, then its text."""
+    return f"{heading}\n{text}" if heading else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +88,22 @@ class KnowledgeStore(Protocol):
         content_hash: str,
         chunks: Sequence[TextChunk],
         vectors: Vectors,
+        *,
+        embedder: str,
     ) -> None:
-        """Store a document's chunks, replacing any it had, in one transaction."""
+        """Store a document's chunks, replacing any it had, in one transaction. `embedder`
+        is the `name` of the embedder that made `vectors`: recorded for the tenant, and
+        refused (`EmbedderMismatchError`) while the tenant holds another's vectors."""
+        ...
+
+    def embedder(self, tenant_id: str) -> str | None:
+        """The name of the embedder the tenant's vectors come from; None while it holds
+        no documents (a tenant emptied may start again with another)."""
+        ...
+
+    def reembed(self, tenant_id: str, embedder: Embedder) -> int:
+        """Embed every chunk of the tenant again with `embedder` and record it, in one
+        transaction; returns the chunks re-embedded."""
         ...
 
     def delete_document(self, tenant_id: str, document: str) -> bool: ...
