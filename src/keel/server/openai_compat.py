@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic_core import to_json
 
 from keel.agent import Agent
@@ -62,8 +62,11 @@ async def chat_completions(body: ChatRequest, state: State, principal: CurrentPr
     await queue.__aenter__()
 
     async def events() -> AsyncGenerator[RunEvent]:
+        # A caller that does not stream gets the model's whole answer in one call: no
+        # text deltas to make, and a provider answers one JSON body instead of a stream.
+        run = runner.stream(agent, messages, principal=principal, deltas=body.stream)
         try:
-            async for event in runner.stream(agent, messages, principal=principal):
+            async for event in run:
                 yield event
         finally:
             await queue.__aexit__(None, None, None)
@@ -77,7 +80,8 @@ async def chat_completions(body: ChatRequest, state: State, principal: CurrentPr
         result = await handle.result(state.settings.request_timeout_s)
     except TimeoutError:
         raise Problem(504, "the agent did not answer within the request timeout") from None
-    return completion.whole(result)
+    # Bytes straight from pydantic-core: FastAPI's encoder would walk the dict first.
+    return Response(to_json(completion.whole(result)), media_type="application/json")
 
 
 def _agent_for(state: ServerState, body: ChatRequest) -> Agent[Any]:

@@ -108,7 +108,9 @@ def _is_local(agent: Agent[Any]) -> bool:
     return model.provider == "local"
 
 
-def server_state(request: Request) -> ServerState:
+async def server_state(request: Request) -> ServerState:
+    # `async` though it awaits nothing: FastAPI runs a plain `def` dependency on its
+    # thread pool, a hop that cost more CPU than the rest of a /v1 request's routing.
     return request.app.state.keel
 
 
