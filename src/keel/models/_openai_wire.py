@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from keel.messages import Message, ModelResponse, ToolCallPart, ToolResultPart, Usage
 from keel.models._sdk import decision_settings, parse_arguments, priced
@@ -113,7 +113,9 @@ def _structured(payload: dict[str, Any], request: ModelRequest, profile: ModelPr
 
 def _read(obj: Any, name: str) -> Any:
     """A field of a JSON object, decoded (a dict) or as the SDK's object (streamed)."""
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+    if isinstance(obj, dict):
+        return cast("dict[str, Any]", obj).get(name)
+    return getattr(obj, name, None)
 
 
 def _usage(raw: Any, profile: ModelProfile) -> Usage | None:
@@ -149,7 +151,8 @@ def parse_completion(body: Any, who: Answerer) -> tuple[ModelResponse, bool]:
     try:
         return _completion(body, who)
     except (AttributeError, KeyError, IndexError, TypeError) as exc:
-        raise who.malformed(f"answered with a body that is not a chat completion: {exc!r}") from None
+        what = f"answered with a body that is not a chat completion: {exc!r}"
+        raise who.malformed(what) from None
 
 
 def _completion(body: dict[str, Any], who: Answerer) -> tuple[ModelResponse, bool]:
