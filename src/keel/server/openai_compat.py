@@ -76,9 +76,10 @@ async def _complete(state: ServerState, body: ChatRequest, principal: Principal)
     messages = to_messages(body.messages)
     client_tools = frozenset(t.function.name for t in body.tools or ())
     fmt = body.response_format.output_schema() if body.response_format else None
-    shaping = _Shaping(fmt, client_tools)
-    guard = ToolScopeGuard(exempt=client_tools)
-    runner = Runner(middleware=[*state.app.middleware, shaping, guard], agents=[agent])
+    middleware = [*state.app.middleware, ToolScopeGuard(exempt=client_tools)]
+    if fmt is not None or client_tools:  # else it would pass every call through untouched
+        middleware.insert(-1, _Shaping(fmt, client_tools))
+    runner = Runner(middleware=middleware, agents=[agent])
     queue = state.queue_for(agent)
     await queue.__aenter__()
 
