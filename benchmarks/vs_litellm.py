@@ -162,10 +162,10 @@ async def _throughput(target: _Target, requests: int, concurrency: int) -> float
     """Requests/s over `concurrency` keep-alive connections. The client is a few lines
     of asyncio, not httpx: at ~1 ms of CPU a request httpx would be the bottleneck on
     these cores long before a fast server is (it still checks every status)."""
-    url = httpx.URL(target.url)
+    url = httpx.URL(f"{target.url}/chat/completions")  # as the sequential client sends
     body = json.dumps(target.body).encode()
     head = (
-        f"POST {url.path}/chat/completions HTTP/1.1\r\nHost: {url.host}\r\n"
+        f"POST {url.path} HTTP/1.1\r\nHost: {url.host}\r\n"
         f"Authorization: Bearer {KEY}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
