@@ -124,10 +124,13 @@ class Runner:
         run_id: str | None = None,
         principal: Principal | None = None,
         parent_run_id: str | None = None,
+        deltas: bool = True,
     ) -> AsyncGenerator[RunEvent]:
         """Yield every event as it happens; the last one is `RunFinished` with the result.
 
         Text arrives as `TextDelta` events; tool calls as `ToolCallStarted/Finished`.
+        `deltas=False` asks the model for each whole answer instead (no `TextDelta`s, as
+        `run` does): for a caller that wants the run's events but not its text as it comes.
         """
         start = self._new(
             agent,
@@ -138,7 +141,7 @@ class Runner:
             principal=principal,
             parent_run_id=parent_run_id,
         )
-        return self._drive(start, streaming=True)
+        return self._drive(start, streaming=deltas)
 
     async def resume(
         self,

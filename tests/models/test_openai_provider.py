@@ -6,6 +6,7 @@ import pytest
 
 from keel.exceptions import ConfigurationError
 from keel.messages import Message, ToolCallPart, ToolResultPart
+from keel.models._openai_wire import Answerer, parse_completion
 from keel.models.base import ModelRequest, ModelSettings, OutputSchema, TextDelta, ToolDefinition
 from keel.models.errors import (
     AuthenticationError,
@@ -49,6 +50,7 @@ async def test_a_text_answer_names_who_answered_and_what_it_cost(
     assert usage.cost == pytest.approx((600 * 2.50 + 400 * 1.25 + 200 * 10.0) / 1e6)
     sent = openai_server.requests[0]
     assert sent.path == "/v1/chat/completions"
+    assert "stream" not in sent.body  # one whole answer, not a stream assembled here
     assert sent.headers["authorization"] == "Bearer sk-test"
     assert sent.body["messages"] == [
         {"role": "system", "content": "Be brief."},
@@ -152,6 +154,11 @@ async def test_a_server_reporting_no_usage_is_counted_offline(openai_server: Fak
         (Fault.context_length(), ContextLengthExceededError, False),
         (Fault.http(401, message="Incorrect API key"), AuthenticationError, False),
         (FakeReply.calling("lookup_order", "{not json"), MalformedResponseError, True),
+        (Fault.cut_stream(FakeReply("a b c d")), ModelConnectionError, True),
+        (Fault.body('{"choices": []}'), MalformedResponseError, True),
+        (Fault.body('{"choices": [{"message": "hi"}]}'), MalformedResponseError, True),
+        (Fault.body('{"choices": [{"message": {"content": [1]}}]}'), MalformedResponseError, True),
+        (Fault.body("[1, 2]"), MalformedResponseError, True),
     ],
 )
 async def test_failures_become_typed_errors_that_know_if_retrying_helps(
@@ -231,3 +238,17 @@ def test_azure_without_an_endpoint_names_the_variable(monkeypatch: pytest.Monkey
     monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
     with pytest.raises(ConfigurationError, match="AZURE_OPENAI_ENDPOINT"):
         OpenAIModel.azure("prod", api_key="k")
+
+
+def test_a_refusal_is_reported_as_a_content_filter_stop() -> None:
+    body = {
+        "model": "gpt-4o-2024-08-06",
+        "choices": [
+            {"message": {"role": "assistant", "content": None, "refusal": "I can't help."}}
+        ],
+    }
+    who = Answerer("openai", "gpt-4o", ModelProfile())
+    response, reported = parse_completion(body, who)
+    assert (response.message.text, response.finish_reason) == ("I can't help.", "content_filter")
+    assert response.model_name == "gpt-4o-2024-08-06"
+    assert not reported  # no usage in the body: the caller counts it

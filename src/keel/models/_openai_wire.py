@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from keel.messages import Message, ModelResponse, ToolCallPart, ToolResultPart, Usage
 from keel.models._sdk import decision_settings, parse_arguments, priced
@@ -111,15 +111,21 @@ def _structured(payload: dict[str, Any], request: ModelRequest, profile: ModelPr
         payload["messages"] = [instruction, *payload["messages"]]
 
 
+def _read(obj: Any, name: str) -> Any:
+    """A field of a JSON object, decoded (a dict) or as the SDK's object (streamed)."""
+    if isinstance(obj, dict):
+        return cast("dict[str, Any]", obj).get(name)
+    return getattr(obj, name, None)
+
+
 def _usage(raw: Any, profile: ModelProfile) -> Usage | None:
     if raw is None:
         return None
-    details = getattr(raw, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) or 0
+    cached = _read(_read(raw, "prompt_tokens_details"), "cached_tokens") or 0
     usage = Usage(
         requests=1,
-        input_tokens=int(raw.prompt_tokens or 0),
-        output_tokens=int(raw.completion_tokens or 0),
+        input_tokens=int(_read(raw, "prompt_tokens") or 0),
+        output_tokens=int(_read(raw, "completion_tokens") or 0),
         cached_input_tokens=int(cached),
     )
     return priced(usage, profile)
@@ -133,35 +139,45 @@ class Answerer:
     model: str
     profile: ModelProfile
 
-
-def parse_completion(completion: Any, who: Answerer) -> tuple[ModelResponse, bool]:
-    """The response, and whether the provider reported usage (else the caller counts)."""
-    if not getattr(completion, "choices", None):
-        raise MalformedResponseError(
-            f"{who.provider}:{who.model} answered without choices",
-            provider=who.provider,
-            model=who.model,
+    def malformed(self, what: str) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"{self.provider}:{self.model} {what}", provider=self.provider, model=self.model
         )
-    choice = completion.choices[0]
-    raw = choice.message
-    text = raw.content or getattr(raw, "refusal", None) or ""
-    raw_calls: list[Any] = list(raw.tool_calls or [])
+
+
+def parse_completion(body: Any, who: Answerer) -> tuple[ModelResponse, bool]:
+    """The response in a chat-completions JSON body (decoded), and whether the provider
+    reported usage (else the caller counts). A body of another shape is malformed."""
+    try:
+        return _completion(body, who)
+    except (AttributeError, KeyError, IndexError, TypeError) as exc:
+        what = f"answered with a body that is not a chat completion: {exc!r}"
+        raise who.malformed(what) from None
+
+
+def _completion(body: dict[str, Any], who: Answerer) -> tuple[ModelResponse, bool]:
+    if not body.get("choices"):
+        raise who.malformed("answered without choices")
+    choice = body["choices"][0]
+    raw = choice["message"]
+    refusal = raw.get("refusal")
+    text = raw.get("content") or refusal or ""
+    if not isinstance(text, str):
+        raise TypeError(f"message content is {type(text).__name__}, not text")
     calls = [
         ToolCallPart(
-            str(c.function.name),
-            parse_arguments(c.function.arguments, provider=who.provider, model=who.model),
-            str(c.id),
+            str(c["function"]["name"]),
+            parse_arguments(c["function"].get("arguments"), provider=who.provider, model=who.model),
+            str(c["id"]),
         )
-        for c in raw_calls
+        for c in raw.get("tool_calls") or ()
     ]
-    finish = choice.finish_reason
-    if getattr(raw, "refusal", None):
-        finish = "content_filter"
-    usage = _usage(getattr(completion, "usage", None), who.profile)
+    finish = "content_filter" if refusal else choice.get("finish_reason")
+    usage = _usage(body.get("usage"), who.profile)
     response = ModelResponse(
         Message.assistant(text, tool_calls=calls),
         usage or Usage(requests=1),
-        model_name=completion.model or who.model,
+        model_name=body.get("model") or who.model,
         finish_reason=FINISH_REASONS.get(finish or "", finish),
         provider=who.provider,
     )
@@ -216,12 +232,7 @@ class StreamAssembler:
     def response(self) -> tuple[ModelResponse, bool]:
         who = self.who
         if self.finish is None:
-            raise MalformedResponseError(
-                f"{who.provider}:{who.model} ended its stream without a finish reason "
-                "(cut mid-way)",
-                provider=who.provider,
-                model=who.model,
-            )
+            raise who.malformed("ended its stream without a finish reason (cut mid-way)")
         calls = [
             ToolCallPart(
                 b.name,

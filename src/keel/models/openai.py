@@ -12,6 +12,8 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import from_json
+
 from keel.exceptions import MissingExtraError
 from keel.messages import ModelResponse
 from keel.models._counted import with_counted_usage
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["OpenAIModel"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_BEARER: dict[str, Any] = {"security": {"bearer_auth": True}}
+"""The request options `chat.completions.create` sends (the key as a bearer token)."""
 
 
 def _sdk() -> Any:
@@ -114,13 +118,17 @@ class OpenAIModel(HostedModel):
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         payload = chat_payload(request, self._model, self.profile, stream=False)
+        sdk = _sdk()
         try:
-            completion = await self.client.chat.completions.create(**payload)
-            response, reported = parse_completion(completion, self._who)
-        except _sdk().OpenAIError as exc:
-            raise map_sdk_error(exc, _sdk(), self._provider, self._model) from exc
-        except ValueError as exc:  # a 200 whose body is not JSON
-            raise map_sdk_error(exc, _sdk(), self._provider, self._model) from exc
+            # The SDK's documented raw call (`client.post`): its URL, auth, headers,
+            # timeouts and typed HTTP errors, without re-validating a payload Keel built
+            # or building response objects Keel reads once (a third of the call's CPU).
+            body = await self.client.post(
+                "/chat/completions", body=payload, cast_to=bytes, options=_BEARER
+            )
+            response, reported = parse_completion(from_json(body), self._who)
+        except (sdk.OpenAIError, ValueError) as exc:  # ValueError: a 200 that is not JSON
+            raise map_sdk_error(exc, sdk, self._provider, self._model) from exc
         return response if reported else with_counted_usage(response, request, self.profile)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:

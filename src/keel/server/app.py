@@ -17,6 +17,7 @@ from keel.server.auth import Authenticator
 from keel.server.config import ServerSettings
 from keel.server.docs import install_docs
 from keel.server.limits import BodyLimit
+from keel.server.openai_compat import chat_completions_route
 from keel.server.problems import install_problem_handlers, problem_response
 from keel.server.state import ServerState, State
 
@@ -52,6 +53,8 @@ def create_server(
         lifespan=lifespan,
     )
     api.state.keel = state
+    # First of all routes, so no other is matched before it (see `openai_compat`).
+    api.add_route("/v1/chat/completions", chat_completions_route, ["POST"], include_in_schema=False)
     install_problem_handlers(api)
     install_docs(api)
     api.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

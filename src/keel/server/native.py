@@ -118,7 +118,12 @@ async def post_message(
     else:
         runner = state.app.runner
         events = lambda: runner.stream(  # noqa: E731
-            agent, body.input, session_id=session_id, run_id=body.run_id, principal=principal
+            agent,
+            body.input,
+            session_id=session_id,
+            run_id=body.run_id,
+            principal=principal,
+            deltas=streaming,  # a JSON answer needs no text deltas: one whole model call
         )
         watch = state.runs.start(_released(events, queue))
     if streaming:

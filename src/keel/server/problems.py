@@ -26,6 +26,7 @@ from keel.exceptions import (
     SessionNotFoundError,
     ToolArgumentsError,
 )
+from keel.models.errors import ModelCallError, ModelTimeoutError, RateLimitedError
 
 __all__ = ["PROBLEM_JSON", "Problem", "install_problem_handlers", "problem_response"]
 
@@ -58,6 +59,7 @@ _TITLES = {
     422: "Unprocessable Content",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    502: "Bad Gateway",
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
@@ -82,6 +84,11 @@ _KEEL_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ToolArgumentsError, 422),
     (RunStateError, 409),
     (ConfigurationError, 422),
+    # The model behind the agent failed (a hosted API's 5xx, a refused key, a reset): a
+    # bad gateway, not a bug in Keel; its own 429 and timeouts keep their meaning.
+    (RateLimitedError, 429),
+    (ModelTimeoutError, 504),
+    (ModelCallError, 502),
 )
 
 
@@ -122,7 +129,9 @@ async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONRespons
 
 
 async def _on_keel(request: Request, exc: Exception) -> JSONResponse:
-    return problem_response(status_for(exc) or 400, str(exc))
+    wait = getattr(exc, "retry_after", None)  # a model's Retry-After, passed on
+    headers = None if wait is None else {"Retry-After": str(max(1, round(wait)))}
+    return problem_response(status_for(exc) or 400, str(exc), headers=headers)
 
 
 async def _on_bug(request: Request, exc: Exception) -> JSONResponse:

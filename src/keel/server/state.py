@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from keel.storage.redis_sessions import RedisSessionCache
     from keel.worker.client import TemporalRuns
 
-__all__ = ["CurrentPrincipal", "ServerState", "server_state"]
+__all__ = ["CurrentPrincipal", "ServerState", "request_principal", "server_state"]
 
 
 @dataclass(kw_only=True)
@@ -119,7 +119,9 @@ def _is_local(agent: Agent[Any]) -> bool:
     return model.provider == "local"
 
 
-def server_state(request: Request) -> ServerState:
+async def server_state(request: Request) -> ServerState:
+    # `async` though it awaits nothing: FastAPI runs a plain `def` dependency on its
+    # thread pool, a hop that cost more CPU than the rest of a /v1 request's routing.
     return request.app.state.keel
 
 
@@ -131,9 +133,10 @@ def _key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-async def _principal(
+async def request_principal(
     request: Request, state: Annotated[ServerState, Depends(server_state)]
 ) -> Principal:
+    """Who the request acts for, from its API key; 401 without a valid one."""
     current_scope.set(None)  # set again by an authenticator that verified a scoped key
     principal = await state.authenticator.authenticate(_key(request))
     if principal is None:
@@ -145,5 +148,5 @@ async def _principal(
     return principal
 
 
-CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(request_principal)]
 State = Annotated[ServerState, Depends(server_state)]

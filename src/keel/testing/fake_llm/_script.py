@@ -44,7 +44,7 @@ class FakeReply:
         return cls(tool_calls=(FakeToolCall(name, arguments),), **kwargs)
 
 
-FaultKind = Literal["status", "reset", "malformed", "cut_stream"]
+FaultKind = Literal["status", "reset", "malformed", "cut_stream", "body"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,11 @@ class Fault:
     def malformed(cls) -> Fault:
         """HTTP 200 with a body that is not JSON."""
         return cls("malformed")
+
+    @classmethod
+    def body(cls, text: str) -> Fault:
+        """HTTP 200 with this JSON body (one that is not an answer: `{"choices": []}`…)."""
+        return cls("body", 200, message=text)
 
     @classmethod
     def cut_stream(cls, reply: FakeReply, *, after_chunks: int = 2) -> Fault:

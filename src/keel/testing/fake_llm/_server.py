@@ -148,6 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
         elif answer.kind == "malformed":
             self._send(200, b'{"id": "chatcmpl-fake", "choices": [', "application/json")
+        elif answer.kind == "body":
+            self._send(200, answer.message.encode(), "application/json")
         else:
             self._cut(answer, body)
 
