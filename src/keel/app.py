@@ -156,17 +156,22 @@ class App:
         return PostgresDatabase(str(self.database_url))
 
     @cached_property
-    def runner(self) -> Runner:
-        """Sessions and durable runs in the app's database; resumes find its agents."""
+    def run_middleware(self) -> list[Middleware]:
+        """The app's middleware as every run of it gets it: tracing first when `observe`."""
         middleware = list(self.middleware)
         if self.observe:
             from keel.observability.tracing import Tracing
 
             middleware.insert(0, Tracing(self.telemetry))
+        return middleware
+
+    @cached_property
+    def runner(self) -> Runner:
+        """Sessions and durable runs in the app's database; resumes find its agents."""
         return Runner(
             session_store=self.session_store,
             run_store=self.run_store,
-            middleware=middleware,
+            middleware=self.run_middleware,
             agents=self.agents,
         )
 

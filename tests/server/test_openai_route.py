@@ -14,6 +14,7 @@ from openai import OpenAI
 
 from keel import Agent, App
 from keel.models.openai import OpenAIModel
+from keel.observability.query import TraceQuery
 from keel.testing.fake_llm import FakeLLMServer, FakeReply, Fault
 from tests.server.conftest import API_KEY, Served, serve, settings
 
@@ -132,3 +133,14 @@ def test_a_failing_upstream_is_a_problem_and_the_connection_lives_on(
         upstream.script(FakeReply("ok"))
         again = client.post("/v1/chat/completions", json=ASK)  # the same connection
     assert again.json()["choices"][0]["message"]["content"] == "ok"
+
+
+def test_a_v1_run_is_traced_like_every_run_of_an_observed_app(
+    forwarding: Served, upstream: FakeLLMServer
+) -> None:
+    upstream.script(FakeReply("It shipped."))
+    with forwarding.client() as client:
+        assert client.post("/v1/chat/completions", json=ASK).status_code == 200
+    assert forwarding.app.telemetry.flush()
+    found = forwarding.app.trace_store.search(TraceQuery(agent="gpt-4o-mini"))
+    assert [(s.user_id, s.tenant_id, s.status) for s in found] == [("alice", "acme", "completed")]

@@ -76,7 +76,7 @@ async def _complete(state: ServerState, body: ChatRequest, principal: Principal)
     messages = to_messages(body.messages)
     client_tools = frozenset(t.function.name for t in body.tools or ())
     fmt = body.response_format.output_schema() if body.response_format else None
-    middleware = [*state.app.middleware, ToolScopeGuard(exempt=client_tools)]
+    middleware = [*state.app.run_middleware, ToolScopeGuard(exempt=client_tools)]
     if fmt is not None or client_tools:  # else it would pass every call through untouched
         middleware.insert(-1, _Shaping(fmt, client_tools))
     runner = Runner(middleware=middleware, agents=[agent])
