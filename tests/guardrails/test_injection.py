@@ -104,7 +104,7 @@ async def test_both_tiers_on_the_held_out_split() -> None:
     tpr = sum(v.action == "block" for v in attacks) / len(attacks)
     fpr = sum(v.action == "block" for v in benign) / len(benign)
     assert fpr <= 0.01
-    # 66.0 % measured (BENCHMARKS.md): far below the 97 % target on 12 attack families
+    # 74.4 % measured (BENCHMARKS.md): far below the 97 % target on 12 attack families
     # the classifier never saw; this guards against regressions, it does not claim the bar.
     assert tpr >= 0.60
 

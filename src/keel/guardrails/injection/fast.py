@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from keel.guardrails.injection.normalize import spaced_out, squash, views
 from keel.guardrails.injection.patterns import Finder, PatternSet, compile_pattern
+from keel.guardrails.injection.shapes import SHAPES
 
 __all__ = ["SIGNALS", "FastScore", "FastScorer", "fast_score"]
 
@@ -248,8 +249,11 @@ _TABLE: tuple[tuple[str, float, tuple[str, ...], str], ...] = (
 Signal = tuple[str, float, tuple[str, ...], Finder]
 
 
+_ALL = (*_TABLE, *SHAPES)
+
+
 def _signals(engine: str) -> tuple[Signal, ...]:
-    return tuple((n, w, t, compile_pattern(p, engine=engine)) for n, w, t, p in _TABLE)
+    return tuple((n, w, t, compile_pattern(p, engine=engine)) for n, w, t, p in _ALL)
 
 
 SIGNALS: tuple[Signal, ...] = _signals("auto")
@@ -277,34 +281,41 @@ class FastScorer:
 
     def __init__(self, *, engine: str = "auto") -> None:
         self.signals = SIGNALS if engine == "auto" else _signals(engine)
-        self._set = PatternSet([p for _, _, _, p in _TABLE], engine=engine)
+        self._set = PatternSet([p for _, _, _, p in _ALL], engine=engine)
 
     def __call__(self, text: str, *, window_chars: int = 160) -> FastScore:
         readings = views(text)
         fired: dict[str, float] = {}
         best = (0.0, 0, 0, 0)
         for i, reading in enumerate(readings):
-            for name, weight, triggers, pattern in self._candidates(reading):
+            candidates, exact = self._candidates(reading)
+            for name, weight, triggers, pattern in candidates:
                 if (name in fired and i > 0) or not any(t in reading for t in triggers):
+                    continue
+                if exact and weight == 0.0 and best[0] > 0.0:  # RE2 matched it; no place needed
+                    fired.setdefault(name, weight)
                     continue
                 if (match := pattern.search(reading)) is None:
                     continue
                 fired.setdefault(name, weight)
                 if i > 0 and weight >= 0.3:  # a real sign, found only in a decoded reading
                     fired.setdefault("obfuscated", 0.3)
-                if weight > best[0]:
-                    best = (weight, i, match.start(), match.end())
+                if max(weight, 0.001) > best[0]:  # a shape cue places the window if nothing else
+                    best = (max(weight, 0.001), i, match.start(), match.end())
         if spaced_out(readings[0]) and _SQUASHED.search(squash(readings[0])):
             fired.setdefault("spaced_out", 0.85)
             fired.setdefault("obfuscated", 0.3)
         window = _window(readings, best, window_chars)
         return FastScore(_combine(fired.values()), tuple(fired), window)
 
-    def _candidates(self, reading: str) -> Sequence[Signal]:
-        """The signals whose pattern may match: those RE2's one pass found, else all (each
-        then behind its substring triggers, so `re` runs only where a word is present)."""
+    def _candidates(self, reading: str) -> tuple[Sequence[Signal], bool]:
+        """The signals whose pattern may match, and whether they surely do: those RE2's one
+        pass found, else all (each behind its substring triggers, so `re` runs only where
+        a word is present)."""
         found = self._set.matching(reading)
-        return self.signals if found is None else [self.signals[i] for i in found]
+        if found is None:
+            return self.signals, False
+        return [self.signals[i] for i in found], True
 
 
 _DEFAULT = FastScorer()
@@ -328,7 +339,7 @@ def _window(readings: list[str], best: tuple[float, int, int, int], size: int) -
     text = readings[index]
     if len(text) <= size:
         return text
-    if weight == 0.0:
+    if weight == 0.0:  # no signal, no shape cue: the start and the end
         return text[: size // 2] + " " + text[-size // 2 :]
     begin = max(0, min((start + end) // 2 - size // 2, len(text) - size))
     return text[begin : begin + size]
