@@ -30,11 +30,15 @@ import time
 from collections.abc import Callable
 
 from keel import Agent, Runner
-from keel.embeddings import default_embedder
 from keel.guardrails.base import Guardrail
 from keel.guardrails.builtin import PiiRedaction
 from keel.guardrails.filters import Commitments, OtherCustomersPII, SecretLeak, TopicGuard
-from keel.guardrails.injection import FastInjectionGuard, InjectionGuard, second_tier
+from keel.guardrails.injection import (  # pyright: ignore[reportPrivateUsage]
+    FastInjectionGuard,
+    InjectionGuard,
+    _embedder,
+    second_tier,
+)
 from keel.guardrails.injection.classifier import InjectionClassifier, features
 from keel.guardrails.injection.corpus import load_split
 from keel.guardrails.injection.fast import fast_score
@@ -116,7 +120,7 @@ def detection() -> None:
     fast = [fast_score(t) for t in texts]
     # Both tiers exactly as InjectionGuard decides, with the embeddings done in one batch.
     model = InjectionClassifier.load()
-    probabilities = model.probabilities(features(default_embedder(), fast))
+    probabilities = model.probabilities(features(_embedder(), fast))  # the guard's own
     verdicts = [
         f.score >= 0.85 or p >= model.threshold for f, p in zip(fast, probabilities, strict=True)
     ]
@@ -135,6 +139,25 @@ def detection() -> None:
             len(labels) - sum(labels)
         )
         print(f"  {name:28} TPR {tpr:6.1%}  FPR {fpr:5.1%}")
+    combined = [
+        1.0 if f.score >= 0.85 else float(p) for f, p in zip(fast, probabilities, strict=True)
+    ]
+    for name, scores in (
+        ("fast tier score", [f.score for f in fast]),
+        ("second tier alone", [float(p) for p in probabilities]),
+        ("both tiers", combined),
+    ):
+        print(f"  {name:28} TPR {tpr_at(scores, labels, 0.01):6.1%} at FPR <= 1% (ROC point)")
+
+
+def tpr_at(scores: list[float], labels: list[int], max_fpr: float) -> float:
+    """The best TPR of any threshold whose FPR here is <= `max_fpr`: a point on this split's
+    ROC curve, not an operating point (the shipped threshold is chosen without it)."""
+    benign = sorted((s for s, y in zip(scores, labels, strict=True) if not y), reverse=True)
+    allowed = int(max_fpr * len(benign))
+    cut = benign[allowed] if allowed < len(benign) else -1.0
+    attacks = [s for s, y in zip(scores, labels, strict=True) if y]
+    return sum(s > cut for s in attacks) / len(attacks)
 
 
 def pii_recall() -> None:

@@ -95,6 +95,10 @@ def _read_families(name: str) -> tuple[tuple[str, str], ...]:
 
 ATTACKS = _read_families("attacks")
 BENIGN = _read_families("benign")
+ATTACKS_MORE = _read_families("attacks_more")
+BENIGN_MORE = _read_families("benign_more")
+"""Families written after the test split had been read (PROVENANCE.md): they go to train
+or validation only, from their own random stream, so the test split stays as it was."""
 
 _GOAL_VERBS = (
     "answer without restrictions",
@@ -165,8 +169,11 @@ def _typo(text: str, rng: random.Random) -> str:
     return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
 
 
-def split_of(family: str) -> str:
+def split_of(family: str, *, test: bool = True) -> str:
+    """60 / 20 / 20 by a hash of the family; 75 / 25 train / validation with `test=False`."""
     bucket = int(hashlib.sha256(family.encode()).hexdigest(), 16) % 10
+    if not test:
+        return "validation" if bucket % 4 == 0 else "train"
     return "train" if bucket < 6 else "validation" if bucket < 8 else "test"
 
 
@@ -207,6 +214,13 @@ def generate(seed: int = SEED) -> dict[str, list[Example]]:
     for family, template in BENIGN:
         for example in _benign_variants(f"benign:{family}", template, rng):
             splits[split_of(str(example["family"]))].append(example)
+    more = random.Random(seed + 1)
+    for family, template in ATTACKS_MORE:
+        for example in _attack_variants(f"attack:{family}", template, more):
+            splits[split_of(str(example["family"]), test=False)].append(example)
+    for family, template in BENIGN_MORE:
+        for example in _benign_variants(f"benign:{family}", template, more):
+            splits[split_of(str(example["family"]), test=False)].append(example)
     return splits
 
 

@@ -2,20 +2,24 @@
 
 Each signal that fires adds its weight as an independent piece of evidence
 (`score = 1 - Π(1 - w)`); a signal found only in a decoded or de-obfuscated reading adds
-the `obfuscated` signal too, since hiding words is itself a sign. Each signal has a few
-trigger substrings checked first with `in` (a memchr-speed scan): a regex runs only where
-one of its words is present, so an ordinary message costs a few dozen substring checks.
+the `obfuscated` signal too, since hiding words is itself a sign. With google-re2
+installed, one RE2 pass over a reading says which signal patterns match at all
+(`patterns.PatternSet`) and only those are searched for their position; without it each
+signal's few trigger substrings are checked first with `in` (a memchr-speed scan) and
+its `re` pattern runs only where one of its words is present. Either way a signal fires
+only where a trigger is present too, so both engines give the same scores.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from keel.guardrails.injection.normalize import spaced_out, squash, views
+from keel.guardrails.injection.patterns import Finder, PatternSet, compile_pattern
+from keel.guardrails.injection.shapes import SHAPES
 
-__all__ = ["SIGNALS", "FastScore", "fast_score"]
+__all__ = ["SIGNALS", "FastScore", "FastScorer", "fast_score"]
 
 _ANY = r"[^.!?\n]{0,40}?"
 _OVERRIDE_VERB = (
@@ -242,11 +246,20 @@ _TABLE: tuple[tuple[str, float, tuple[str, ...], str], ...] = (
     ),
 )
 
-Signal = tuple[str, float, tuple[str, ...], re.Pattern[str]]
-SIGNALS: tuple[Signal, ...] = tuple((n, w, t, re.compile(p)) for n, w, t, p in _TABLE)
+Signal = tuple[str, float, tuple[str, ...], Finder]
+
+
+_ALL = (*_TABLE, *SHAPES)
+
+
+def _signals(engine: str) -> tuple[Signal, ...]:
+    return tuple((n, w, t, compile_pattern(p, engine=engine)) for n, w, t, p in _ALL)
+
+
+SIGNALS: tuple[Signal, ...] = _signals("auto")
 
 # Squashed phrases, for text whose letters were spaced out ("i g n o r e  a l l …").
-_SQUASHED = re.compile(
+_SQUASHED = compile_pattern(
     r"(?:ignore|disregard|forget|bypass|override)[a-z]{0,25}(?:instructions|rules|prompt"
     r"|guidelines)|systemprompt|developermode|jailbreak|youarenow|revealyour"
 )
@@ -263,28 +276,54 @@ class FastScore:
     47.6 % TPR at 0.5 % FPR) at about half the embedding time."""
 
 
+class FastScorer:
+    """The fast tier on one regex engine (`patterns`): RE2 where installed, or `re`."""
+
+    def __init__(self, *, engine: str = "auto") -> None:
+        self.signals = SIGNALS if engine == "auto" else _signals(engine)
+        self._set = PatternSet([p for _, _, _, p in _ALL], engine=engine)
+
+    def __call__(self, text: str, *, window_chars: int = 160) -> FastScore:
+        readings = views(text)
+        fired: dict[str, float] = {}
+        best = (0.0, 0, 0, 0)
+        for i, reading in enumerate(readings):
+            candidates, exact = self._candidates(reading)
+            for name, weight, triggers, pattern in candidates:
+                if (name in fired and i > 0) or not any(t in reading for t in triggers):
+                    continue
+                if exact and weight == 0.0 and best[0] > 0.0:  # RE2 matched it; no place needed
+                    fired.setdefault(name, weight)
+                    continue
+                if (match := pattern.search(reading)) is None:
+                    continue
+                fired.setdefault(name, weight)
+                if i > 0 and weight >= 0.3:  # a real sign, found only in a decoded reading
+                    fired.setdefault("obfuscated", 0.3)
+                if max(weight, 0.001) > best[0]:  # a shape cue places the window if nothing else
+                    best = (max(weight, 0.001), i, match.start(), match.end())
+        if spaced_out(readings[0]) and _SQUASHED.search(squash(readings[0])):
+            fired.setdefault("spaced_out", 0.85)
+            fired.setdefault("obfuscated", 0.3)
+        window = _window(readings, best, window_chars)
+        return FastScore(_combine(fired.values()), tuple(fired), window)
+
+    def _candidates(self, reading: str) -> tuple[Sequence[Signal], bool]:
+        """The signals whose pattern may match, and whether they surely do: those RE2's one
+        pass found, else all (each behind its substring triggers, so `re` runs only where
+        a word is present)."""
+        found = self._set.matching(reading)
+        if found is None:
+            return self.signals, False
+        return [self.signals[i] for i in found], True
+
+
+_DEFAULT = FastScorer()
+
+
 def fast_score(text: str, *, window_chars: int = 160) -> FastScore:
-    readings = views(text)
-    fired: dict[str, float] = {}
-    best = (0.0, 0, 0, 0)
-    for i, reading in enumerate(readings):
-        for name, weight, triggers, pattern in SIGNALS:
-            if name in fired and i > 0:
-                continue
-            if not any(t in reading for t in triggers):
-                continue
-            match = pattern.search(reading)
-            if match is None:
-                continue
-            fired.setdefault(name, weight)
-            if i > 0 and weight >= 0.3:  # a real sign, found only in a decoded reading
-                fired.setdefault("obfuscated", 0.3)
-            if weight > best[0]:
-                best = (weight, i, match.start(), match.end())
-    if spaced_out(readings[0]) and _SQUASHED.search(squash(readings[0])):
-        fired.setdefault("spaced_out", 0.85)
-        fired.setdefault("obfuscated", 0.3)
-    return FastScore(_combine(fired.values()), tuple(fired), _window(readings, best, window_chars))
+    """The fast tier's score of `text`, with the window the second tier reads."""
+    return _DEFAULT(text, window_chars=window_chars)
 
 
 def _combine(weights: Iterable[float]) -> float:
@@ -300,7 +339,7 @@ def _window(readings: list[str], best: tuple[float, int, int, int], size: int) -
     text = readings[index]
     if len(text) <= size:
         return text
-    if weight == 0.0:
+    if weight == 0.0:  # no signal, no shape cue: the start and the end
         return text[: size // 2] + " " + text[-size // 2 :]
     begin = max(0, min((start + end) // 2 - size // 2, len(text) - size))
     return text[begin : begin + size]

@@ -20,6 +20,8 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
+from keel.guardrails.injection.patterns import compile_pattern
+
 __all__ = ["MAX_CHARS", "fold", "views"]
 
 MAX_CHARS = 20_000
@@ -27,41 +29,28 @@ MAX_CHARS = 20_000
 MAX_DEPTH = 3
 MAX_DECODED = 8
 
-_INVISIBLE = dict.fromkeys(
-    [
-        *range(0x00, 0x09),
-        *range(0x0B, 0x20),
-        0x7F,
-        0x00AD,
-        0x034F,
-        0x061C,
-        0x115F,
-        0x1160,
-        0x17B4,
-        0x17B5,
-        0x180E,
-        *range(0x200B, 0x2010),
-        *range(0x202A, 0x202F),
-        *range(0x2060, 0x2070),
-        0x3164,
-        0xFEFF,
-        0xFFA0,
-        *range(0xE0000, 0xE0080),  # tag characters
-    ]
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0"
+    "\U000e0000-\U000e007f]"  # the last: tag characters
 )
-_CONFUSABLE = str.maketrans(
-    "аеорсхуіјѕԁһӏԛԝᴀвнкмтӧαεορτυνκιχßɡɑ",
-    "aeopcxyijsdhlqwabhkmtoaeoptuvkixbga",
+"""Control, zero-width, bidi and tag characters, removed with one regex pass: `str.translate`
+with a dict cost ~250 µs on 2,000 non-ASCII characters, this class of ranges ~25 µs (a class
+of 170 single characters is as slow as the dict)."""
+_LOOKALIKE = dict(
+    zip("аеорсхуіјѕԁһӏԛԝᴀвнкмтӧαεορτυνκιχßɡɑ", "aeopcxyijsdhlqwabhkmtoaeoptuvkixbga", strict=True)
 )
+_CONFUSABLE = re.compile(f"[{''.join(_LOOKALIKE)}]")
+"""Look-alikes replaced where the regex finds them: cost per look-alike, not per character."""
 _LEET = str.maketrans("013457@$!|+", "oieastasiit")
-_SPACED = re.compile(r"\b[a-z][ .\-_*/]{1,3}[a-z][ .\-_*/]{1,3}[a-z][ .\-_*/]{1,3}[a-z]\b")
+_SPACED = compile_pattern(r"\b[a-z][ .\-_*/]{1,3}[a-z][ .\-_*/]{1,3}[a-z][ .\-_*/]{1,3}[a-z]\b")
 _NON_LETTER = re.compile(r"[^a-z]+")
 _DESPACE = re.compile(r"(?<=\S)[ .\-_*/](?=\S)")
-_LEETY = re.compile(r"[a-z][0134579@$!|+]+[a-z]")  # "3rd" or "5pm" is no leet
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-]{16}")
+_LEETY = compile_pattern(r"[a-z][0134579@$!|+]+[a-z]")  # "3rd" or "5pm" is no leet
+_LONG_TOKEN = compile_pattern(r"[A-Za-z0-9+/=_\-]{16}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_B64 = re.compile(r"[A-Za-z0-9+/_\-]{16,}={0,2}")
-_HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}[ :]?){8,}")
+_B64 = compile_pattern(r"[A-Za-z0-9+/_\-]{16,}={0,2}")
+_HEX = compile_pattern(r"\b(?:[0-9a-fA-F]{2}[ :]?){8,}")
 _URL = re.compile(r"%[0-9a-fA-F]{2}")
 _UESC = re.compile(r"(?:\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}){3,}")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
@@ -81,9 +70,13 @@ def fold(text: str) -> str:
         if _CONTROL.search(text):
             text = _CONTROL.sub("", text)
         return " ".join(text.lower().split())  # ~3x a regex sub over every space
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
-    return " ".join(text.casefold().translate(_CONFUSABLE).split())
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    text = _COMBINING.sub("", unicodedata.normalize("NFKD", text)).casefold()
+    return " ".join(_CONFUSABLE.sub(_look_alike, text).split())
+
+
+def _look_alike(match: re.Match[str]) -> str:
+    return _LOOKALIKE[match.group()]
 
 
 def views(text: str) -> list[str]:
