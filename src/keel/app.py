@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -23,8 +23,12 @@ from keel.runs.store import RunStore
 from keel.settings import data_dir
 
 if TYPE_CHECKING:
+    from keel.memory.retention import DeletionReport, RetentionPolicy
+    from keel.memory.summary import SummaryStore
+    from keel.memory.user import FactMemory
     from keel.observability.pipeline import Telemetry
     from keel.observability.store import SQLiteTraceStore
+    from keel.principal import Principal
     from keel.storage.postgres import PostgresDatabase
     from keel.storage.sqlite import SQLiteDatabase
     from keel.tickets import SQLiteTicketStore
@@ -41,8 +45,9 @@ class App:
 
     `database` defaults to `$KEEL_HOME/keel.db` (`~/.keel/keel.db`); a `postgresql://`
     URL puts sessions and runs in PostgreSQL instead (the `postgres` extra), for many
-    processes sharing them. Stores that have no PostgreSQL backend yet (tickets, traces,
-    API keys, the tool ledger and audit, the knowledge base) then stay in a local SQLite
+    processes sharing them, with session summaries and user memory. Stores that have no
+    PostgreSQL backend yet (tickets, traces, API keys, the tool ledger and audit; the
+    knowledge base has its own `PostgresKnowledgeStore`) then stay in a local SQLite
     file under `$KEEL_HOME` named after the URL (`database_path`).
     """
 
@@ -124,6 +129,55 @@ class App:
         from keel.storage.sqlite_runs import SQLiteRunStore
 
         return SQLiteRunStore(self._database)
+
+    @cached_property
+    def summary_store(self) -> SummaryStore:
+        """Session-window summaries (`SessionWindow(summaries=app.summary_store)`), in the
+        same database as the sessions."""
+        if self.database_url:
+            from keel.memory.postgres import PostgresSummaryStore
+
+            return PostgresSummaryStore(self._postgres)
+        from keel.memory.summary import SQLiteSummaryStore
+
+        return SQLiteSummaryStore(self._database)
+
+    @cached_property
+    def user_memory(self) -> FactMemory:
+        """Facts about users (`remember_tool`, `RecallMemory`), beside the sessions; the
+        local embedder. Build `UserMemory` / `PostgresUserMemory` yourself for another."""
+        if self.database_url:
+            from keel.memory.postgres import PostgresUserMemory
+
+            return PostgresUserMemory(self._postgres)
+        from keel.memory.user import UserMemory
+
+        return UserMemory(self._database)
+
+    async def delete_user(self, principal: Principal) -> DeletionReport:
+        """Everything the app stores about the user, gone (`keel users delete`): the
+        local database's stores and, for a PostgreSQL app, those in PostgreSQL."""
+        from keel.memory.retention import delete_user
+
+        report = delete_user(self._database, principal)
+        if not self.database_url:
+            return report
+        from keel.memory.postgres import delete_user_postgres
+
+        remote = await delete_user_postgres(self._postgres, principal)
+        deleted = {t: report.deleted.get(t, 0) + remote.deleted.get(t, 0)
+                   for t in {**report.deleted, **remote.deleted}}  # fmt: skip
+        return replace(report, deleted=deleted)
+
+    async def apply_retention(self, policy: RetentionPolicy) -> dict[str, int]:
+        """`policy` applied to the app's sessions, runs and memory, wherever they are."""
+        if self.database_url:
+            from keel.memory.postgres import apply_retention_postgres
+
+            return await apply_retention_postgres(self._postgres, policy)
+        from keel.memory.retention import apply_retention
+
+        return apply_retention(self._database, policy)
 
     @cached_property
     def ticket_store(self) -> SQLiteTicketStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated
 
@@ -35,17 +36,14 @@ def delete(
     from keel._cli.target import load_app_from_cwd
     from keel._cli.ui import stderr_console
     from keel.exceptions import ConfigurationError
-    from keel.memory.retention import delete_user
     from keel.principal import Principal
-    from keel.storage import SQLiteDatabase
 
     with reported(stderr_console()):
         try:
             principal = Principal(user_id=user, tenant_id=tenant)
         except ConfigurationError as exc:
             raise ConfigurationError(str(exc).replace("Principal.", "")) from None
-        db = SQLiteDatabase(load_app_from_cwd(app).database_path)
-        report = delete_user(db, principal)
+        report = asyncio.run(load_app_from_cwd(app).delete_user(principal))
     if as_json:
         data = {"tenant": tenant, "user": user, "deleted": report.deleted}
         typer.echo(json.dumps(data, indent=2))

@@ -28,7 +28,7 @@ from typing import Any
 __all__ = ["TERMS_SCHEMA", "text_search"]
 
 LEAD_ROWS = 2_000
-CANDIDATES = 300
+CANDIDATES = 100
 
 _COUNT_CHANGE = """
 CREATE OR REPLACE FUNCTION kb_terms_count() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -67,9 +67,11 @@ RECOUNT = [
 
 _SCORE = """
 SELECT c.id, sum(q.idf * t.tf * 2.2 / (t.tf + 1.2 * (0.25 + 0.75 * c.len / c.avg_len)))
-FROM (SELECT id, tsv, length(tsv) AS len, avg(length(tsv)) OVER () AS avg_len
-      FROM kb_chunks WHERE tenant_id = %(tenant)s AND tsv @@ to_tsquery('simple', %(lead)s)
-      ORDER BY ts_rank(tsv, to_tsquery('simple', %(all)s)) DESC, id LIMIT %(candidates)s) c
+FROM (SELECT id, tsv, len, avg(len) OVER () AS avg_len FROM (
+        SELECT id, tsv, length(tsv) AS len FROM kb_chunks
+        WHERE tenant_id = %(tenant)s AND tsv @@ to_tsquery('simple', %(lead)s)
+        ORDER BY ts_rank(tsv, to_tsquery('simple', %(all)s)) DESC, id LIMIT %(candidates)s
+      ) best) c
 CROSS JOIN LATERAL (
   SELECT u.lexeme, sum(CASE WHEN w = 'A' THEN 2 ELSE 1 END) AS tf
   FROM unnest(c.tsv) u, unnest(u.weights) w WHERE u.lexeme = ANY(%(terms)s)
