@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from keel import Agent, App
 from keel.memory import SessionWindow
@@ -72,7 +73,8 @@ def every_text_in(url: str) -> str:
         tables = conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         ).fetchall()
-        rows = [conn.execute(f'SELECT t::text FROM "{t}" t').fetchall() for (t,) in tables]
+        query = sql.SQL("SELECT t::text FROM {} t")
+        rows = [conn.execute(query.format(sql.Identifier(t))).fetchall() for (t,) in tables]
     return "\n".join(repr(r) for table in rows for r in table)
 
 
