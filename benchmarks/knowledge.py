@@ -74,7 +74,16 @@ def sentences() -> list[str]:
     return [p.lstrip("# ") for p in parts]
 
 
-def synthetic(count: int, rng: random.Random, bases: int) -> tuple[list[TextChunk], Vectors]:
+def synthetic(
+    count: int, rng: random.Random, bases: int, data: str = "sentences"
+) -> tuple[list[TextChunk], Vectors]:
+    return (clusters if data == "clusters" else mixtures)(count, rng, bases)
+
+
+def clusters(count: int, rng: random.Random, bases: int) -> tuple[list[TextChunk], Vectors]:
+    """The first data set: `bases` texts, each copied count / bases times with isotropic
+    noise on its vector. Each copy set is an island (a point's nearest hundreds are all
+    copies of its own base), which cuts an HNSW graph into pieces a search cannot cross."""
     pool = sentences()
     base_texts = [" ".join(rng.sample(pool, 3)) for _ in range(bases)]
     base = default_embedder().embed(base_texts)
@@ -83,6 +92,25 @@ def synthetic(count: int, rng: random.Random, bases: int) -> tuple[list[TextChun
     vectors = normalize(base[picks] + noise.astype(np.float32))
     chunks = [
         TextChunk(f"Section {i % 50}", f"{base_texts[p]} Ref K{i}.") for i, p in enumerate(picks)
+    ]
+    return chunks, vectors
+
+
+def mixtures(count: int, rng: random.Random, _bases: int) -> tuple[list[TextChunk], Vectors]:
+    """Each chunk is three sentences of the corpus, its vector the weighted mean of the
+    three sentences' real embeddings plus a little noise: chunks sharing sentences are
+    neighbours, as in real text (a real 3-sentence embedding has cosine ~0.88 to the
+    plain mean). 101 sentences give ~167k distinct triples."""
+    pool = sentences()
+    embedded = default_embedder().embed(pool)
+    picks = np.array([rng.sample(range(len(pool)), 3) for _ in range(count)])
+    draw = np.random.default_rng(7)
+    weights = draw.dirichlet([2.0, 2.0, 2.0], count).astype(np.float32)
+    noise = draw.normal(0, 0.1 / np.sqrt(384), (count, 384)).astype(np.float32)
+    vectors = normalize(np.einsum("nk,nkd->nd", weights, embedded[picks]) + noise)
+    chunks = [
+        TextChunk(f"Section {i % 50}", " ".join(pool[j] for j in p) + f" Ref K{i}.")
+        for i, p in enumerate(picks.tolist())
     ]
     return chunks, vectors
 
@@ -171,11 +199,17 @@ def open_store(backend: str, where: str, size: int) -> KnowledgeStore:
 
 
 def scale(
-    backends: list[str], sizes: list[int], n_queries: int, pg_uri: str | None, bases: int
+    backends: list[str],
+    sizes: list[int],
+    n_queries: int,
+    pg_uri: str | None,
+    *,
+    bases: int,
+    data: str,
 ) -> None:
     rng = random.Random(1)
     largest = max(sizes)
-    chunks, vectors = synthetic(largest, rng, bases)
+    chunks, vectors = synthetic(largest, rng, bases, data)
     pool = sentences()
     queries = [" ".join(rng.sample(pool, 1))[:120] for _ in range(n_queries)]
     qvec = default_embedder().embed(queries)
@@ -316,7 +350,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ingest", type=int, default=600)
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
-    parser.add_argument("--base", type=int, default=200, help="distinct real embeddings")
+    parser.add_argument("--data", choices=["sentences", "clusters"], default="sentences",
+                        help="synthetic chunks: mixtures of corpus sentences, or the first "
+                        "set's --base islands of near-copies")  # fmt: skip
+    parser.add_argument("--base", type=int, default=200, help="islands of --data clusters")
     parser.add_argument("--skip", nargs="*", default=[], help="quality, ingest or scale")
     parser.add_argument("--embedders", nargs="+", default=["minilm"],
                         choices=local_embedder_names(), help="for quality and ingest")  # fmt: skip
@@ -330,9 +367,9 @@ def main() -> None:
         return
     if "postgres" in args.backends:
         with postgres() as uri:
-            scale(args.backends, args.sizes, args.queries, uri, args.base)
+            scale(args.backends, args.sizes, args.queries, uri, bases=args.base, data=args.data)
     else:
-        scale(args.backends, args.sizes, args.queries, None, args.base)
+        scale(args.backends, args.sizes, args.queries, None, bases=args.base, data=args.data)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from keel.agent import Agent
 from keel.exceptions import AppLoadError, ConfigurationError
@@ -23,8 +24,12 @@ from keel.runs.store import RunStore
 from keel.settings import data_dir
 
 if TYPE_CHECKING:
+    from keel.memory.retention import DeletionReport, RetentionPolicy
+    from keel.memory.summary import SummaryStore
+    from keel.memory.user import FactMemory
     from keel.observability.pipeline import Telemetry
     from keel.observability.store import SQLiteTraceStore
+    from keel.principal import Principal
     from keel.storage.postgres import PostgresDatabase
     from keel.storage.sqlite import SQLiteDatabase
     from keel.tickets import SQLiteTicketStore
@@ -35,14 +40,18 @@ __all__ = ["DEFAULT_APP", "App", "load_app"]
 DEFAULT_APP = "keel.examples.starter:app"
 
 
+T = TypeVar("T")
+
+
 @dataclass(kw_only=True)
 class App:
     """Agents served together, with one database for their sessions and runs.
 
     `database` defaults to `$KEEL_HOME/keel.db` (`~/.keel/keel.db`); a `postgresql://`
     URL puts sessions and runs in PostgreSQL instead (the `postgres` extra), for many
-    processes sharing them. Stores that have no PostgreSQL backend yet (tickets, traces,
-    API keys, the tool ledger and audit, the knowledge base) then stay in a local SQLite
+    processes sharing them, with session summaries and user memory. Stores that have no
+    PostgreSQL backend yet (tickets, traces, API keys, the tool ledger and audit; the
+    knowledge base has its own `PostgresKnowledgeStore`) then stay in a local SQLite
     file under `$KEEL_HOME` named after the URL (`database_path`).
     """
 
@@ -128,6 +137,81 @@ class App:
         from keel.storage.sqlite_runs import SQLiteRunStore
 
         return SQLiteRunStore(self._database)
+
+    @cached_property
+    def summary_store(self) -> SummaryStore:
+        """Session-window summaries (`SessionWindow(summaries=app.summary_store)`), in the
+        same database as the sessions."""
+        if self.database_url:
+            from keel.memory.postgres import PostgresSummaryStore
+
+            return PostgresSummaryStore(self._postgres)
+        from keel.memory.summary import SQLiteSummaryStore
+
+        return SQLiteSummaryStore(self._database)
+
+    @cached_property
+    def user_memory(self) -> FactMemory:
+        """Facts about users (`remember_tool`, `RecallMemory`), beside the sessions; the
+        local embedder. Build `UserMemory` / `PostgresUserMemory` yourself for another."""
+        if self.database_url:
+            from keel.memory.postgres import PostgresUserMemory
+
+            return PostgresUserMemory(self._postgres)
+        from keel.memory.user import UserMemory
+
+        return UserMemory(self._database)
+
+    async def delete_user(self, principal: Principal) -> DeletionReport:
+        """Everything the app stores about the user, gone (`keel users delete`): the
+        local database's stores and, for a PostgreSQL app, those in PostgreSQL (and the
+        Redis session cache, when attached)."""
+        from keel.memory.retention import delete_user
+
+        report = delete_user(self._database, principal)
+        if not self.database_url:
+            return report
+        from keel.memory.postgres import delete_user_postgres
+
+        whose = (principal.tenant_id, principal.user_id)
+        remote = await self._forgetting(
+            delete_user_postgres(self._postgres, principal),
+            "tenant_id = %s AND user_id = %s",
+            whose,
+        )
+        deleted = {t: report.deleted.get(t, 0) + remote.deleted.get(t, 0)
+                   for t in {**report.deleted, **remote.deleted}}  # fmt: skip
+        return replace(report, deleted=deleted)
+
+    async def apply_retention(self, policy: RetentionPolicy) -> dict[str, int]:
+        """`policy` applied to the app's sessions, runs and memory, wherever they are."""
+        if not self.database_url:
+            from keel.memory.retention import apply_retention
+
+            return apply_retention(self._database, policy)
+        from keel.memory.postgres import apply_retention_postgres
+
+        now = time.time()
+        work = apply_retention_postgres(self._postgres, policy, now=now)
+        if policy.sessions_days is None:
+            return await work
+        cutoff = now - policy.sessions_days * 86_400
+        return await self._forgetting(work, "updated_at < %s", (cutoff,))
+
+    async def _forgetting(
+        self, deletion: Awaitable[T], where: str, params: tuple[object, ...]
+    ) -> T:
+        """Run a PostgreSQL deletion, then drop the sessions `where` chose (read first)
+        from the Redis session cache, if one is attached."""
+        from keel.storage.postgres_sessions import PostgresSessionStore
+
+        store = self.session_store
+        if not isinstance(store, PostgresSessionStore):
+            return await deletion
+        ids = await store.cached_sessions(where, params)
+        result = await deletion
+        await store.forget(ids)
+        return result
 
     @cached_property
     def ticket_store(self) -> SQLiteTicketStore:

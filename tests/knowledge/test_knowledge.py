@@ -234,3 +234,32 @@ def test_postgres_bulk_load_builds_the_vector_index_after(
     assert "hnsw" in index[0]
     assert kb.search("E-4019", k=1, mode="vector").hits[0].citation.heading.endswith("E-4019")
     store.close()
+
+
+def test_postgres_word_counts_follow_every_write(
+    pgvector_dsn: str, embedder: CachedEmbedder, tmp_path: Path
+) -> None:
+    """BM25's document frequencies (kept by triggers) equal a recount after ingest,
+    replacement and deletion, per tenant, and are rebuilt for chunks stored before."""
+    store = PostgresKnowledgeStore(pgvector_dsn)
+    kb = KnowledgeBase(store, embedder)
+    folder = tmp_path / "docs"
+    shutil.copytree(CORPUS, folder)
+    kb.ingest(folder)
+    kb.ingest(CORPUS / "errors.md", tenant_id="globex")
+    (folder / "stores.md").write_text("# Stores\n\n## Opening hours\n\nOpen 24 hours a day.\n")
+    kb.ingest(folder)
+    assert store.delete_document("default", "errors.md")
+    recount = (
+        "SELECT c.tenant_id, u.lexeme, count(*) FROM kb_chunks c, unnest(c.tsv) u "
+        "GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    counted = store._all(recount)  # pyright: ignore[reportPrivateUsage]
+    kept = "SELECT tenant_id, lexeme, chunks FROM kb_terms ORDER BY 1, 2"
+    terms = store._all(kept)  # pyright: ignore[reportPrivateUsage]
+    assert terms == counted and ("globex", "4017", 1) in counted
+    store._all("DELETE FROM kb_terms RETURNING 1")  # pyright: ignore[reportPrivateUsage]
+    store.close()
+    reopened = PostgresKnowledgeStore(pgvector_dsn)  # a store from before kb_terms existed
+    assert reopened._all(kept) == counted  # pyright: ignore[reportPrivateUsage]
+    reopened.close()

@@ -3,6 +3,7 @@ similarity and recency within a budget, tenant and user scoping, and the agent's
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,17 @@ import pytest
 from keel import Agent, Runner
 from keel.exceptions import ConfigurationError
 from keel.memory import InMemorySessionStore
-from keel.memory.user import Provenance, UserMemory
+from keel.memory.postgres import PostgresUserMemory
+from keel.memory.user import FactMemory, Provenance, UserMemory
 from keel.memory.user_tools import MEMORY_HEADER, RecallMemory, remember_tool
 from keel.models.base import ModelRequest
 from keel.principal import Principal
 from keel.storage import SQLiteDatabase
 from keel.testing import FunctionModel, ScriptedModel, tool_call
 from tests.knowledge.conftest import CachedEmbedder
+from tests.pg import pg_database, schema_url
+
+__all__ = ["pg_database"]
 
 ANN = Principal("ann", "acme")
 
@@ -39,13 +44,22 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def memory(tmp_path: Path, embedder: CachedEmbedder, clock: Clock) -> UserMemory:
-    return UserMemory(SQLiteDatabase(tmp_path / "app.db"), embedder, clock=clock)
+@pytest.fixture(params=["sqlite", "postgres"])
+def memory(
+    request: pytest.FixtureRequest, tmp_path: Path, embedder: CachedEmbedder, clock: Clock
+) -> Iterator[FactMemory]:
+    """Every test runs on both backends: the app's SQLite file and PostgreSQL."""
+    if request.param == "sqlite":
+        yield UserMemory(SQLiteDatabase(tmp_path / "app.db"), embedder, clock=clock)
+        return
+    url = schema_url(request.getfixturevalue("pg_database"), str(tmp_path))
+    postgres = PostgresUserMemory(url, embedder, clock=clock)
+    yield postgres
+    postgres.close()
 
 
 def test_a_newer_fact_with_the_same_key_supersedes_and_keeps_history(
-    memory: UserMemory, clock: Clock
+    memory: FactMemory, clock: Clock
 ) -> None:
     first = memory.remember(ANN, "Lives in Lyon", key="city", source=Provenance("s1", "r1", 3))
     clock.now += 60
@@ -60,7 +74,7 @@ def test_a_newer_fact_with_the_same_key_supersedes_and_keeps_history(
     assert history[0].superseded_at == clock.now
 
 
-def test_a_near_identical_fact_without_a_key_supersedes_too(memory: UserMemory) -> None:
+def test_a_near_identical_fact_without_a_key_supersedes_too(memory: FactMemory) -> None:
     memory.remember(ANN, "Prefers to be contacted by email.", kind="preference")
     memory.remember(ANN, "Prefers to be contacted by e-mail.", kind="preference")
     memory.remember(ANN, "Has a dog called Rex.")
@@ -70,7 +84,7 @@ def test_a_near_identical_fact_without_a_key_supersedes_too(memory: UserMemory) 
     ]
 
 
-def test_facts_expire_after_their_ttl(memory: UserMemory, clock: Clock) -> None:
+def test_facts_expire_after_their_ttl(memory: FactMemory, clock: Clock) -> None:
     memory.remember(ANN, "Is travelling this week", ttl_s=7 * 86_400)
     memory.remember(ANN, "Speaks French")
     clock.now += 6 * 86_400
@@ -82,7 +96,7 @@ def test_facts_expire_after_their_ttl(memory: UserMemory, clock: Clock) -> None:
 
 
 def test_recall_ranks_by_similarity_and_recency_within_a_budget(
-    memory: UserMemory, clock: Clock
+    memory: FactMemory, clock: Clock
 ) -> None:
     memory.remember(ANN, "Owns a Halo speaker bought in 2025")
     clock.now += 90 * 86_400
@@ -95,14 +109,14 @@ def test_recall_ranks_by_similarity_and_recency_within_a_budget(
     assert memory.recall(ANN, "   ") == []
 
 
-def test_tenants_and_users_never_see_each_others_facts(memory: UserMemory) -> None:
+def test_tenants_and_users_never_see_each_others_facts(memory: FactMemory) -> None:
     memory.remember(ANN, "The secret word is marmalade")
     for other in (Principal("ann", "globex"), Principal("bob", "acme")):
         assert memory.facts(other) == []
         assert memory.recall(other, "secret word marmalade") == []
 
 
-def test_bad_input_names_the_problem(memory: UserMemory) -> None:
+def test_bad_input_names_the_problem(memory: FactMemory) -> None:
     with pytest.raises(ConfigurationError, match="user_id"):
         memory.remember(Principal(), "anything")
     with pytest.raises(ConfigurationError, match="needs text"):
@@ -111,7 +125,7 @@ def test_bad_input_names_the_problem(memory: UserMemory) -> None:
         memory.remember(ANN, "x", ttl_s=0)
 
 
-async def test_the_agent_saves_with_a_tool_and_later_runs_recall(memory: UserMemory) -> None:
+async def test_the_agent_saves_with_a_tool_and_later_runs_recall(memory: FactMemory) -> None:
     save = ScriptedModel(
         [tool_call("remember", {"fact": "Prefers phone calls", "key": "channel"}), "Noted."]
     )

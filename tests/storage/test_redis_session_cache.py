@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from keel import Agent, App, Message, SessionNotFoundError
 from keel.cli import cli
+from keel.memory.retention import RetentionPolicy
 from keel.principal import Principal
 from keel.storage.postgres_sessions import PostgresSessionStore
 from keel.storage.redis_sessions import RedisSessionCache, cache_sessions
@@ -110,20 +111,38 @@ async def test_a_writer_without_the_cache_never_leaves_a_stale_history(
     assert [m.text for m in await one.load("s")] == ["a", "re: a", "b", "re: b"]
 
 
+@pytest.fixture
+async def cached_app(
+    stores: list[PostgresSessionStore], pg_database: str, tmp_path: Path
+) -> AsyncIterator[App]:
+    """An app on the stores' database whose session store shares their cache."""
+    app = App(
+        agents=[Agent(name="echo", model="test:echo")],
+        database=schema_url(pg_database, str(tmp_path)),
+    )
+    store = app.session_store
+    assert isinstance(store, PostgresSessionStore)
+    store.cache = stores[0].cache
+    yield app
+    await store.db.close()
+
+
 async def test_deleting_a_user_drops_their_histories_and_a_new_session_starts_empty(
-    stores: list[PostgresSessionStore],
+    stores: list[PostgresSessionStore], cached_app: App
 ) -> None:
     one, two, _ = stores
     await one.append("s", _turn("secret"), user_id="u1")
     await one.append("kept", _turn("other user"), user_id="u2")
     assert (await two.load("s"))[0].text == "secret"
-    assert await one.delete_user("u1") == {"sessions": 1, "runs": 0}
+    report = await cached_app.delete_user(Principal("u1"))
+    assert report.deleted["sessions"] == 1 and report.deleted["runs"] == 0
     assert _entry(one, "s") == (None, None)
     with pytest.raises(SessionNotFoundError):
         await two.load("s")
     await two.append("s", _turn("fresh"), user_id="u3")
     assert [m.text for m in await one.load("s")] == ["fresh", "re: fresh"]
     assert (await one.load("kept"))[0].text == "other user"
+    assert _entry(one, "kept")[1] is not None  # another user's history stays cached
 
 
 async def test_a_session_deleted_behind_the_cache_is_not_served(
@@ -139,10 +158,14 @@ async def test_a_session_deleted_behind_the_cache_is_not_served(
     assert [m.text for m in await one.load("s")] == ["new", "re: new"]
 
 
-async def test_retention_drops_expired_histories(stores: list[PostgresSessionStore]) -> None:
+async def test_retention_drops_expired_histories(
+    stores: list[PostgresSessionStore], cached_app: App
+) -> None:
     one, _, _ = stores
     await one.append("s", _turn("old"))
-    assert await one.expire(updated_before=9e18) == 1
+    assert _entry(one, "s")[1] is not None
+    deleted = await cached_app.apply_retention(RetentionPolicy(sessions_days=-1))
+    assert deleted["sessions"] == 1
     assert _entry(one, "s") == (None, None)
     with pytest.raises(SessionNotFoundError):
         await one.load("s")

@@ -12,7 +12,7 @@ from keel.principal import DEFAULT_TENANT
 
 if TYPE_CHECKING:
     from keel.app import App
-    from keel.principal import Principal
+
 
 __all__ = ["users_app"]
 
@@ -49,9 +49,7 @@ def delete(
     from keel._cli.target import load_app_from_cwd
     from keel._cli.ui import stderr_console
     from keel.exceptions import ConfigurationError
-    from keel.memory.retention import delete_user
     from keel.principal import Principal
-    from keel.storage import SQLiteDatabase
 
     with reported(stderr_console()):
         try:
@@ -59,16 +57,13 @@ def delete(
         except ConfigurationError as exc:
             raise ConfigurationError(str(exc).replace("Principal.", "")) from None
         target = load_app_from_cwd(app)
-        deleted = delete_user(SQLiteDatabase(target.database_path), principal).deleted
-        if target.database_url is not None:  # sessions and runs live in PostgreSQL
-            _cache_sessions(target, config)
-            for table, n in _delete_in_postgres(target, principal).items():
-                deleted[table] = deleted.get(table, 0) + n
+        _cache_sessions(target, config)
+        report = asyncio.run(target.delete_user(principal))
     if as_json:
-        data = {"tenant": tenant, "user": user, "deleted": deleted}
+        data = {"tenant": tenant, "user": user, "deleted": report.deleted}
         typer.echo(json.dumps(data, indent=2))
         return
-    parts = ", ".join(f"{n} {table}" for table, n in deleted.items() if n)
+    parts = ", ".join(f"{n} {table}" for table, n in report.deleted.items() if n)
     typer.echo(f"deleted {user}@{tenant}: {parts or 'nothing was stored'}")
 
 
@@ -80,15 +75,3 @@ def _cache_sessions(app: App, config: str | None) -> None:
     redis_url = load_settings(config).stores.redis_url if config else None
     if redis_url is not None:
         cache_sessions(app, redis_url)
-
-
-def _delete_in_postgres(app: App, principal: Principal) -> dict[str, int]:
-    """A PostgreSQL app's sessions and runs of the user. Without the server's Redis URL
-    (`--config`), cached histories stay in Redis until their TTL, but can no longer be
-    served (a load checks the session's row first)."""
-    from keel.storage.postgres_sessions import PostgresSessionStore
-
-    store = app.session_store
-    assert isinstance(store, PostgresSessionStore)
-    user = principal.user_id or ""
-    return asyncio.run(store.delete_user(user, tenant_id=principal.tenant_id))

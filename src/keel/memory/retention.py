@@ -26,7 +26,9 @@ __all__ = [
     "UserDataDeleter",
     "apply_retention",
     "delete_user",
+    "expired",
     "register_deleter",
+    "user_deletions",
 ]
 
 UserDataDeleter = Callable[[sqlite3.Connection, str, str], dict[str, int]]
@@ -65,30 +67,27 @@ def delete_user(db: SQLiteDatabase, principal: Principal) -> DeletionReport:
     return DeletionReport(tenant, user, deleted)
 
 
+_USER_SESSIONS = "SELECT id FROM sessions WHERE tenant_id = ? AND user_id = ?"
+
+
+def user_deletions(tenant: str, user: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(table, statement, parameters) removing a user's rows from the stores that exist
+    on both backends (SQL for SQLite; PostgreSQL's placeholders through `to_postgres`)."""
+    who = (tenant, user)
+    return [
+        ("memory_summaries", "DELETE FROM memory_summaries WHERE tenant_id = ? AND "
+         f"(user_id = ? OR session_id IN ({_USER_SESSIONS}))", (*who, *who)),
+        ("session_messages", "DELETE FROM session_messages WHERE tenant_id = ? AND "
+         f"session_id IN ({_USER_SESSIONS})", (tenant, *who)),
+        *[(t, f"DELETE FROM {t} WHERE tenant_id = ? AND user_id = ?", who)
+          for t in ("sessions", "runs", "memory_facts")],
+    ]  # fmt: skip
+
+
 def _core(conn: sqlite3.Connection, tenant: str, user: str) -> dict[str, int]:
-    sessions = [
-        r[0]
-        for r in conn.execute(
-            "SELECT id FROM sessions WHERE tenant_id = ? AND user_id = ?", (tenant, user)
-        ).fetchall()
-    ]
-    counts = {"memory_summaries": 0, "session_messages": 0}
-    for session in sessions:
-        key = (tenant, session)
-        counts["memory_summaries"] += conn.execute(
-            "DELETE FROM memory_summaries WHERE tenant_id = ? AND session_id = ?", key
-        ).rowcount
-        counts["session_messages"] += conn.execute(
-            "DELETE FROM session_messages WHERE tenant_id = ? AND session_id = ?", key
-        ).rowcount
-    counts["memory_summaries"] += conn.execute(
-        "DELETE FROM memory_summaries WHERE tenant_id = ? AND user_id = ?", (tenant, user)
-    ).rowcount
-    for table in ("sessions", "runs", "memory_facts"):
-        counts[table] = conn.execute(
-            f"DELETE FROM {table} WHERE tenant_id = ? AND user_id = ?", (tenant, user)
-        ).rowcount
-    return counts
+    return {
+        t: conn.execute(sql, params).rowcount for t, sql, params in user_deletions(tenant, user)
+    }
 
 
 def _layers(conn: sqlite3.Connection, tenant: str, user: str) -> dict[str, int]:
@@ -144,35 +143,29 @@ def apply_retention(
     """Delete what `policy` says is too old: sessions not updated within `sessions_days`
     (with their messages and summaries), finished runs older than `runs_days`, and
     expired memory facts. Returns rows deleted per table."""
-    now = time.time() if now is None else now
-    counts: dict[str, int] = {}
     with db.transaction() as conn:
-        if policy.sessions_days is not None:
-            counts.update(_old_sessions(conn, now - policy.sessions_days * 86_400))
-        if policy.runs_days is not None:
-            counts["runs"] = conn.execute(
-                "DELETE FROM runs WHERE updated_at < ? AND status IN ('completed', 'failed')",
-                (now - policy.runs_days * 86_400,),
-            ).rowcount
-        if policy.expired_facts:
-            counts["memory_facts"] = conn.execute(
-                "DELETE FROM memory_facts WHERE expires_at IS NOT NULL AND expires_at <= ?",
-                (now,),
-            ).rowcount
-    return counts
+        return {t: conn.execute(sql, params).rowcount for t, sql, params in expired(policy, now)}
 
 
-def _old_sessions(conn: sqlite3.Connection, cutoff: float) -> dict[str, int]:
-    old = conn.execute("SELECT tenant_id, id FROM sessions WHERE updated_at < ?", (cutoff,))
-    counts = {"sessions": 0, "session_messages": 0, "memory_summaries": 0}
-    for key in old.fetchall():
-        counts["memory_summaries"] += conn.execute(
-            "DELETE FROM memory_summaries WHERE tenant_id = ? AND session_id = ?", key
-        ).rowcount
-        counts["session_messages"] += conn.execute(
-            "DELETE FROM session_messages WHERE tenant_id = ? AND session_id = ?", key
-        ).rowcount
-        counts["sessions"] += conn.execute(
-            "DELETE FROM sessions WHERE tenant_id = ? AND id = ?", key
-        ).rowcount
-    return counts
+_OLD_SESSIONS = "SELECT tenant_id, id FROM sessions WHERE updated_at < ?"
+
+
+def expired(
+    policy: RetentionPolicy, now: float | None = None
+) -> list[tuple[str, str, tuple[float]]]:
+    """(table, statement, parameters) deleting what `policy` says is too old, on either
+    backend (`?` placeholders, as in `user_deletions`)."""
+    now = time.time() if now is None else now
+    steps: list[tuple[str, str, tuple[float]]] = []
+    if policy.sessions_days is not None:
+        cutoff = (now - policy.sessions_days * 86_400,)
+        steps += [(t, f"DELETE FROM {t} WHERE (tenant_id, session_id) IN ({_OLD_SESSIONS})", cutoff)
+                  for t in ("memory_summaries", "session_messages")]  # fmt: skip
+        steps.append(("sessions", "DELETE FROM sessions WHERE updated_at < ?", cutoff))
+    if policy.runs_days is not None:
+        steps.append(("runs", "DELETE FROM runs WHERE updated_at < ? AND status IN "
+                      "('completed', 'failed')", (now - policy.runs_days * 86_400,)))  # fmt: skip
+    if policy.expired_facts:
+        steps.append(("memory_facts", "DELETE FROM memory_facts WHERE expires_at IS NOT NULL "
+                      "AND expires_at <= ?", (now,)))  # fmt: skip
+    return steps

@@ -86,6 +86,32 @@ class InMemorySummaryStore:
         self._rows.setdefault(key, {})[summary.folded] = summary
 
 
+LATEST = (
+    "SELECT folded, last_hash, summary FROM memory_summaries WHERE tenant_id = ? "
+    "AND session_id = ? AND agent_name = ? AND folded <= ? ORDER BY folded DESC LIMIT 8"
+)
+PUT = (
+    "INSERT INTO memory_summaries (tenant_id, session_id, agent_name, folded, last_hash, "
+    "user_id, summary, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+    "(tenant_id, session_id, agent_name, folded) DO UPDATE SET last_hash = excluded.last_hash, "
+    "user_id = excluded.user_id, summary = excluded.summary, created_at = excluded.created_at"
+)
+"""The summary stores' SQL, for SQLite and (placeholders as `%s`) PostgreSQL alike."""
+
+
+def latest_params(key: SummaryKey, at_most: int) -> tuple[object, ...]:
+    return (key.tenant_id, key.session_id, key.agent_name, at_most)
+
+
+def put_params(key: SummaryKey, summary: StoredSummary, user_id: str | None) -> tuple[object, ...]:
+    return (key.tenant_id, key.session_id, key.agent_name, summary.folded, summary.last_hash,
+            user_id, summary.text, time.time())  # fmt: skip
+
+
+def stored(rows: Sequence[Sequence[object]]) -> list[StoredSummary]:
+    return [StoredSummary(int(f), str(h), str(s)) for f, h, s in rows]  # type: ignore[call-overload]
+
+
 class SQLiteSummaryStore:
     """Summaries in the app's SQLite database (table `memory_summaries`)."""
 
@@ -94,30 +120,11 @@ class SQLiteSummaryStore:
 
     async def latest(self, key: SummaryKey, *, at_most: int) -> list[StoredSummary]:
         with self.db.reading() as conn:
-            rows = conn.execute(
-                "SELECT folded, last_hash, summary FROM memory_summaries WHERE tenant_id = ? "
-                "AND session_id = ? AND agent_name = ? AND folded <= ? "
-                "ORDER BY folded DESC LIMIT 8",
-                (key.tenant_id, key.session_id, key.agent_name, at_most),
-            ).fetchall()
-        return [StoredSummary(int(f), h, s) for f, h, s in rows]
+            return stored(conn.execute(LATEST, latest_params(key, at_most)).fetchall())
 
     async def put(self, key: SummaryKey, summary: StoredSummary, *, user_id: str | None) -> None:
         with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO memory_summaries (tenant_id, session_id, agent_name, "
-                "folded, last_hash, user_id, summary, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key.tenant_id,
-                    key.session_id,
-                    key.agent_name,
-                    summary.folded,
-                    summary.last_hash,
-                    user_id,
-                    summary.text,
-                    time.time(),
-                ),
-            )
+            conn.execute(PUT, put_params(key, summary, user_id))
 
 
 @runtime_checkable

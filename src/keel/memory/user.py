@@ -6,6 +6,13 @@ marked with its successor, so the history of "what we knew when" is kept; withou
 a new fact nearly identical to an active one (cosine >= `same_fact`) supersedes that.
 `recall` picks active, unexpired facts by similarity to the query blended with recency,
 and packs them into a token budget. Everything is scoped by tenant and user.
+
+`FactMemory` holds all of that once; a backend supplies only how to read rows and run
+a few writes in one transaction, with SQL written once (`?` placeholders, which the
+PostgreSQL backend turns into `%s`). `UserMemory` keeps facts in the app's SQLite
+database, `PostgresUserMemory` (keel.memory.postgres) in PostgreSQL. A user has tens of
+facts, not millions, so similarity is a numpy product over that user's active facts on
+either backend (no vector index, so no pgvector needed in the app's database).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -24,13 +32,14 @@ from keel.exceptions import ConfigurationError
 from keel.principal import Principal
 from keel.storage.sqlite import SQLiteDatabase
 
-__all__ = ["Fact", "FactKind", "Provenance", "UserMemory"]
+__all__ = ["Fact", "FactKind", "FactMemory", "Provenance", "UserMemory"]
 
 FactKind = Literal["fact", "preference"]
 _COLUMNS = (
     "id, tenant_id, user_id, kind, fact_key, text, session_id, run_id, message, "
     "created_at, expires_at, superseded_by, superseded_at"
 )
+_MARKS = ",".join("?" * 14)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,19 +65,21 @@ class Fact:
     superseded_at: float | None = None
 
 
-class UserMemory:
-    """Facts in the app's SQLite database (`memory_facts`)."""
+Write = tuple[str, Sequence[object]]
+"""One statement (`?` placeholders) and its parameters."""
+
+
+class FactMemory(ABC):
+    """User memory over a table `memory_facts`; subclasses say how to reach it."""
 
     def __init__(
         self,
-        database: SQLiteDatabase,
         embedder: Embedder | None = None,
         *,
         clock: Callable[[], float] = time.time,
         same_fact: float = 0.92,
         half_life_days: float = 30.0,
     ) -> None:
-        self.db = database
         self._embedder = embedder
         self.clock = clock
         self.same_fact = same_fact
@@ -110,22 +121,27 @@ class UserMemory:
             now,
             None if ttl_s is None else now + ttl_s,
         )
-        with self.db.transaction() as conn:
-            old = self._superseded(conn, fact, vector)
-            if old:
-                conn.execute(
-                    f"UPDATE memory_facts SET superseded_by = ?, superseded_at = ? "
-                    f"WHERE id IN ({','.join('?' * len(old))})",
-                    (fact.id, now, *old),
-                )
-            conn.execute(
-                f"INSERT INTO memory_facts ({_COLUMNS}, embedding) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*_row(fact), vector.astype(np.float32).tobytes()),
-            )
+        old = self._superseded(fact, vector)
+        writes: list[Write] = [
+            (f"INSERT INTO memory_facts ({_COLUMNS}, embedding) VALUES ({_MARKS})",
+             (*_row(fact), vector.astype(np.float32).tobytes())),
+        ]  # fmt: skip
+        if old:
+            marks = ",".join("?" * len(old))
+            writes.insert(0, (f"UPDATE memory_facts SET superseded_by = ?, superseded_at = ? "
+                              f"WHERE id IN ({marks})", (fact.id, now, *old)))  # fmt: skip
+        self._write(writes)
         return fact
 
-    def _superseded(self, conn: object, fact: Fact, vector: np.ndarray) -> list[str]:
+    @abstractmethod
+    def _read(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        """The rows of one query."""
+
+    @abstractmethod
+    def _write(self, writes: Sequence[Write]) -> list[int]:
+        """Run the statements in one transaction; rows each changed."""
+
+    def _superseded(self, fact: Fact, vector: np.ndarray) -> list[str]:
         active = self._active_rows(fact.tenant_id, fact.user_id, fact.created_at)
         if fact.key is not None:
             return [f.id for f, _ in active if f.key == fact.key]
@@ -134,13 +150,12 @@ class UserMemory:
     def _active_rows(
         self, tenant_id: str, user_id: str, now: float
     ) -> list[tuple[Fact, np.ndarray]]:
-        with self.db.reading() as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS}, embedding FROM memory_facts WHERE tenant_id = ? AND "
-                "user_id = ? AND superseded_by IS NULL AND (expires_at IS NULL OR expires_at > ?)",
-                (tenant_id, user_id, now),
-            ).fetchall()
-        return [(_fact(r[:-1]), np.frombuffer(r[-1], dtype=np.float32)) for r in rows]
+        rows = self._read(
+            f"SELECT {_COLUMNS}, embedding FROM memory_facts WHERE tenant_id = ? AND "
+            "user_id = ? AND superseded_by IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+            (tenant_id, user_id, now),
+        )
+        return [(_fact(r[:-1]), _vector(r[-1])) for r in rows]
 
     def facts(self, principal: Principal, *, include_history: bool = False) -> list[Fact]:
         """The user's facts, oldest first: active ones, or every one ever saved."""
@@ -148,12 +163,11 @@ class UserMemory:
         if not include_history:
             active = self._active_rows(principal.tenant_id, user, self.clock())
             return sorted((f for f, _ in active), key=lambda f: f.created_at)
-        with self.db.reading() as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM memory_facts WHERE tenant_id = ? AND user_id = ? "
-                "ORDER BY created_at, id",
-                (principal.tenant_id, user),
-            ).fetchall()
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM memory_facts WHERE tenant_id = ? AND user_id = ? "
+            "ORDER BY created_at, id",
+            (principal.tenant_id, user),
+        )
         return [_fact(r) for r in rows]
 
     def recall(
@@ -183,22 +197,41 @@ class UserMemory:
         return math.exp(-max(now - fact.created_at, 0.0) * math.log(2) / self.half_life_s)
 
     def forget(self, principal: Principal, fact_id: str) -> bool:
-        with self.db.transaction() as conn:
-            return (
-                conn.execute(
-                    "DELETE FROM memory_facts WHERE tenant_id = ? AND user_id = ? AND id = ?",
-                    (principal.tenant_id, _user(principal), fact_id),
-                ).rowcount
-                > 0
-            )
+        sql = "DELETE FROM memory_facts WHERE tenant_id = ? AND user_id = ? AND id = ?"
+        return self._write([(sql, (principal.tenant_id, _user(principal), fact_id))])[0] > 0
 
     def purge_expired(self) -> int:
         """Delete facts whose time is up (history of superseded ones stays)."""
+        sql = "DELETE FROM memory_facts WHERE expires_at IS NOT NULL AND expires_at <= ?"
+        return self._write([(sql, (self.clock(),))])[0]
+
+
+class UserMemory(FactMemory):
+    """Facts in the app's SQLite database (`memory_facts`)."""
+
+    def __init__(
+        self,
+        database: SQLiteDatabase,
+        embedder: Embedder | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        same_fact: float = 0.92,
+        half_life_days: float = 30.0,
+    ) -> None:
+        super().__init__(embedder, clock=clock, same_fact=same_fact, half_life_days=half_life_days)
+        self.db = database
+
+    def _read(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        with self.db.reading() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def _write(self, writes: Sequence[Write]) -> list[int]:
         with self.db.transaction() as conn:
-            return conn.execute(
-                "DELETE FROM memory_facts WHERE expires_at IS NOT NULL AND expires_at <= ?",
-                (self.clock(),),
-            ).rowcount
+            return [conn.execute(sql, params).rowcount for sql, params in writes]
+
+
+def _vector(blob: object) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)  # type: ignore[call-overload]
 
 
 def _user(principal: Principal) -> str:

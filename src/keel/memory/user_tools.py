@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import replace
 
 from keel.context import RunContext
-from keel.memory.user import Provenance, UserMemory
+from keel.memory.user import FactMemory, Provenance
 from keel.memory.window import with_system_text
 from keel.messages import ModelResponse
 from keel.middleware.base import Middleware, ModelCall, ModelHandler
@@ -18,7 +18,7 @@ __all__ = ["MEMORY_HEADER", "RecallMemory", "remember_tool"]
 MEMORY_HEADER = "What you know about this user from earlier conversations:"
 
 
-def remember_tool(memory: UserMemory, *, name: str = "remember") -> FunctionTool:
+def remember_tool(memory: FactMemory, *, name: str = "remember") -> FunctionTool:
     async def remember(
         fact: str,
         ctx: RunContext,
@@ -54,7 +54,7 @@ def remember_tool(memory: UserMemory, *, name: str = "remember") -> FunctionTool
 class RecallMemory(Middleware):
     """Adds the user's facts relevant to their latest message to the instructions."""
 
-    def __init__(self, memory: UserMemory, *, budget_tokens: int = 200) -> None:
+    def __init__(self, memory: FactMemory, *, budget_tokens: int = 200) -> None:
         self.memory, self.budget_tokens = memory, budget_tokens
 
     async def wrap_model_call(self, call: ModelCall, call_next: ModelHandler) -> ModelResponse:

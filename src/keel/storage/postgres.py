@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, LiteralString
 
 from keel.exceptions import MissingExtraError
 from keel.storage.migrations import load_migrations, split_statements
@@ -24,7 +24,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise MissingExtraError("PostgreSQL stores", "postgres") from exc
 
-__all__ = ["PostgresDatabase", "session_lock"]
+__all__ = ["PostgresDatabase", "migrate_blocking", "session_lock"]
 
 _MIGRATION_LOCK = 0x6B65656C  # "keel": one advisory lock id for migrating
 Conn = AsyncConnection[Any]
@@ -64,24 +64,11 @@ class PostgresDatabase:
         pool = self._pool
         assert pool is not None
         async with pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS keel_schema (version INTEGER PRIMARY KEY, "
-                "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
-            )
-            done = {
-                r[0]
-                for r in await (await conn.execute("SELECT version FROM keel_schema")).fetchall()
-            }
-            for migration in load_migrations("postgres"):
-                if migration.version in done:
-                    continue
-                for statement in split_statements(migration.sql):
-                    await conn.execute(statement.encode())
-                await conn.execute(
-                    "INSERT INTO keel_schema (version, name, applied_at) VALUES (%s, %s, %s)",
-                    (migration.version, migration.name, time.time()),
-                )
+            for statement in _MIGRATION_START:
+                await conn.execute(statement, (_MIGRATION_LOCK,) if "%s" in statement else None)
+            rows = await (await conn.execute("SELECT version FROM keel_schema")).fetchall()
+            for sql, params in _migration_steps({r[0] for r in rows}):
+                await conn.execute(sql, params)
         self._migrated = True
 
     async def schema_version(self) -> int:
@@ -93,6 +80,38 @@ class PostgresDatabase:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+_MIGRATION_START: tuple[LiteralString, ...] = (
+    "SELECT pg_advisory_xact_lock(%s)",
+    "CREATE TABLE IF NOT EXISTS keel_schema (version INTEGER PRIMARY KEY, "
+    "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)",
+)
+
+
+def _migration_steps(done: set[int]) -> list[tuple[bytes, tuple[object, ...] | None]]:
+    """The statements of every migration not in `done`, each followed by its record."""
+    steps: list[tuple[bytes, tuple[object, ...] | None]] = []
+    for migration in load_migrations("postgres"):
+        if migration.version not in done:
+            steps += [(s.encode(), None) for s in split_statements(migration.sql)]
+            steps.append((
+                b"INSERT INTO keel_schema (version, name, applied_at) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, time.time()),
+            ))  # fmt: skip
+    return steps
+
+
+def migrate_blocking(url: str) -> None:
+    """`PostgresDatabase.migrate` for stores that use plain (blocking) connections."""
+    import psycopg
+
+    with psycopg.connect(url) as conn, conn.transaction():
+        for statement in _MIGRATION_START:
+            conn.execute(statement, (_MIGRATION_LOCK,) if "%s" in statement else None)
+        done = {r[0] for r in conn.execute("SELECT version FROM keel_schema").fetchall()}
+        for sql, params in _migration_steps(done):
+            conn.execute(sql, params)
 
 
 async def session_lock(conn: Conn, tenant_id: str, session_id: str) -> None:

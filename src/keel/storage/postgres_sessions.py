@@ -124,25 +124,24 @@ class PostgresSessionStore:
         if not deleted:
             raise SessionNotFoundError(session_id)
 
-    async def delete_user(self, user_id: str, *, tenant_id: str = DEFAULT_TENANT) -> dict[str, int]:
-        """Delete a user's sessions (their messages cascade) and runs, in one transaction."""
+    async def cached_sessions(
+        self, where: str, params: tuple[object, ...]
+    ) -> list[tuple[str, str]]:
+        """(tenant, id) of the sessions `where` selects, when a cache may hold them: read
+        before a deletion (a user's, retention's) so `forget` can drop them after it."""
+        if self.cache is None:
+            return []
         async with self.db.transaction() as conn:
-            ids = await _deleted_ids(conn, "tenant_id = %s AND user_id = %s", (tenant_id, user_id))
-            runs = await conn.execute(
-                "DELETE FROM runs WHERE tenant_id = %s AND user_id = %s", (tenant_id, user_id)
+            cursor = await conn.execute(  # where: a constant of Keel's, never user text
+                f"SELECT tenant_id, id FROM sessions WHERE {where}",  # pyright: ignore[reportArgumentType]
+                params,
             )
-        await self._forget(ids)
-        return {"sessions": len(ids), "runs": runs.rowcount}
+            return [(str(t), str(i)) for t, i in await cursor.fetchall()]
 
-    async def expire(self, updated_before: float) -> int:
-        """Retention: delete sessions (with their messages) not updated since then."""
-        async with self.db.transaction() as conn:
-            ids = await _deleted_ids(conn, "updated_at < %s", (updated_before,))
-        await self._forget(ids)
-        return len(ids)
-
-    async def _forget(self, ids: list[tuple[str, str]]) -> None:
-        if self.cache is not None:
+    async def forget(self, ids: list[tuple[str, str]]) -> None:
+        """Drop deleted sessions' histories from the cache (a load would refuse them, but
+        deleted data should not wait for its TTL in Redis)."""
+        if self.cache is not None and ids:
             await self.cache.drop(ids)
 
     async def list_ids(self, *, tenant_id: str = DEFAULT_TENANT, limit: int = 100) -> list[str]:
@@ -204,14 +203,6 @@ async def _cached(cache: RedisSessionCache, key: tuple[str, str], tag: str) -> l
         return messages_from_json(b"[" + blob + b"]")
     except ValidationError:  # a damaged entry: PostgreSQL has the truth
         return None
-
-
-async def _deleted_ids(conn: Conn, where: str, params: tuple[object, ...]) -> list[tuple[str, str]]:
-    cursor = await conn.execute(  # where: a constant of this module, never user text
-        f"DELETE FROM sessions WHERE {where} RETURNING tenant_id, id",  # pyright: ignore[reportArgumentType]
-        params,
-    )
-    return [(str(t), str(i)) for t, i in await cursor.fetchall()]
 
 
 def _tag(created_at: float, last_seq: int) -> str:
