@@ -12,6 +12,7 @@ from keel.principal import DEFAULT_TENANT
 
 if TYPE_CHECKING:
     from keel.app import App
+    from keel.memory.retention import DeletionReport
 
 
 __all__ = ["users_app"]
@@ -46,25 +47,32 @@ def delete(
 ) -> None:
     """Delete the user's sessions, summaries, runs and memory (vectors included)."""
     from keel._cli.errors import reported
-    from keel._cli.target import load_app_from_cwd
     from keel._cli.ui import stderr_console
-    from keel.exceptions import ConfigurationError
-    from keel.principal import Principal
 
     with reported(stderr_console()):
-        try:
-            principal = Principal(user_id=user, tenant_id=tenant)
-        except ConfigurationError as exc:
-            raise ConfigurationError(str(exc).replace("Principal.", "")) from None
-        target = load_app_from_cwd(app)
-        _cache_sessions(target, config)
-        report = asyncio.run(target.delete_user(principal))
+        report = _delete_everywhere(user, tenant, app, config)
     if as_json:
         data = {"tenant": tenant, "user": user, "deleted": report.deleted}
         typer.echo(json.dumps(data, indent=2))
         return
     parts = ", ".join(f"{n} {table}" for table, n in report.deleted.items() if n)
     typer.echo(f"deleted {user}@{tenant}: {parts or 'nothing was stored'}")
+
+
+def _delete_everywhere(
+    user: str, tenant: str, app_path: str | None, config: str | None
+) -> DeletionReport:
+    from keel._cli.target import load_app_from_cwd
+    from keel.exceptions import ConfigurationError
+    from keel.principal import Principal
+
+    try:
+        principal = Principal(user_id=user, tenant_id=tenant)
+    except ConfigurationError as exc:
+        raise ConfigurationError(str(exc).replace("Principal.", "")) from None
+    target = load_app_from_cwd(app_path)
+    _cache_sessions(target, config)
+    return asyncio.run(target.delete_user(principal))
 
 
 def _cache_sessions(app: App, config: str | None) -> None:
