@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 __all__ = [
     "Summary",
@@ -114,14 +115,28 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def machine_line() -> str:
-    """Python version, platform, cores and load, printed above every set of figures.
+    """Python version, platform, CPU, cores and load, printed above every set of figures.
 
-    The load average is there because other work on a small machine moves the figures.
+    The load average is there because other work on a small machine moves the figures;
+    the CPU and its widest vector instructions because machines of one kind differ (an
+    int8 model runs several times faster with AVX-512 VNNI than with AVX2 alone).
     """
-    cpu = platform.processor() or platform.machine()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     python = f"Python {sys.version.split()[0]}"
-    return f"{python} on {platform.system()} {cpu}, {os.cpu_count()} cores, load avg {load}"
+    return f"{python} on {platform.system()} {_cpu()}, {os.cpu_count()} cores, load avg {load}"
+
+
+def _cpu() -> str:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
+                  if ln.startswith("model name")), platform.machine())  # fmt: skip
+    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines()
+                      if ln.startswith("flags")), []))  # fmt: skip
+    simd = next((f for f in ("avx512_vnni", "avx_vnni", "avx512f", "avx2") if f in flags), "")
+    return f"{model} ({simd})" if simd else model
 
 
 def first_paragraph(doc: str | None) -> str:

@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from _common import machine_line
 from keel import Agent, Runner
 from keel.guardrails.base import Guardrail
 from keel.guardrails.builtin import PiiRedaction
@@ -222,7 +223,7 @@ def main() -> None:
     if "--only" in sys.argv:
         only = sys.argv[sys.argv.index("--only") + 1]
     wanted = set(only.split(",")) if only else {"latency", "detection", "pii", "parallel"}
-    print(f"{sys.version.split()[0]} on {os.cpu_count()} cores; {load()}")
+    print(machine_line())
     if "latency" in wanted:
         latency(quick)
     if "detection" in wanted:
