@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 from keel._cli.errors import reported
 from keel._cli.target import load_app_from_cwd
 from keel._cli.ui import print_note, stderr_console
 
 __all__ = ["serve"]
+
+
+SWITCH_INTERVAL_S = 0.0005
 
 
 def serve(app_path: str | None, config: str | None, host: str | None, port: int | None) -> None:
@@ -21,6 +26,10 @@ def serve(app_path: str | None, config: str | None, host: str | None, port: int 
         api = create_server(app, settings)
         import uvicorn
 
+        # Background threads (telemetry, the SQLite writer) hold the GIL for up to the
+        # interpreter's switch interval, 5 ms, while the event loop waits: a p99 of +3-4 ms
+        # on busy servers. A shorter interval bounds that wait (BENCHMARKS.md, issue 12).
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         print_note(
             err,
             f"serving {len(app.agents)} agent(s) on http://{settings.host}:{settings.port}"
