@@ -1,5 +1,5 @@
 """The embedded store's in-memory search against the references it replaced or shortcuts:
-BM25 scores equal SQLite FTS5's `bm25()` on the test corpus, and the int8 vector scan
+BM25 scores equal SQLite FTS5's `bm25()` on the test corpus, and the sign-bit vector scan
 re-scored in float32 returns what exact float32 search returns."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keel.embeddings.base import HashEmbedder, normalize
-from keel.knowledge import SQLiteKnowledgeStore
+from keel.knowledge import SQLiteKnowledgeStore, sqlite_store
 from keel.knowledge.bm25 import TermIndex, words
 from keel.knowledge.chunking import TextChunk, chunk_text
 from keel.storage import SQLiteDatabase
@@ -49,10 +49,13 @@ def test_words_fold_case_and_accents_like_the_query_side() -> None:
     assert index.search(["absent"], 5) == [] and index.search(["creme"], 0) == []
 
 
-def test_vector_search_returns_what_exact_float32_search_returns(tmp_path: Path) -> None:
+def test_vector_search_returns_what_exact_float32_search_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "COARSE_POOL", 200)  # a tenth of the rows re-scored
     rng = np.random.default_rng(3)
-    centres = rng.normal(size=(20, 64)).astype(np.float32)
-    vectors = normalize(centres[rng.integers(0, 20, 2_000)] + rng.normal(0, 0.3, (2_000, 64)))
+    centres = rng.normal(size=(20, 384)).astype(np.float32)
+    vectors = normalize(centres[rng.integers(0, 20, 2_000)] + rng.normal(0, 0.05, (2_000, 384)))
     store = SQLiteKnowledgeStore(SQLiteDatabase(tmp_path / "kb.db"))
     for d in range(0, 2_000, 100):
         chunks = [TextChunk("", f"chunk {i}") for i in range(d, d + 100)]
@@ -60,11 +63,18 @@ def test_vector_search_returns_what_exact_float32_search_returns(tmp_path: Path)
             "t", f"doc{d}.md", f"h{d}", chunks, vectors[d : d + 100], embedder="x"
         )
     ids = np.array(sorted(i for i, _ in store.vector_search("t", vectors[0], 2_000)))
-    for query in normalize(vectors[:25] + rng.normal(0, 0.1, (25, 64))):
+    for query in normalize(vectors[:25] + rng.normal(0, 0.02, (25, 384))):
         exact = np.argsort(-(vectors @ query), kind="stable")[:10]
         found = store.vector_search("t", query, 10)
         assert [i for i, _ in found] == ids[exact].tolist()
         assert [s for _, s in found] == pytest.approx((vectors @ query)[exact].tolist(), abs=1e-5)
+
+
+def test_sign_bits_pack_any_width() -> None:
+    rows = np.array([[1.0] * 70, [-1.0] * 69 + [1.0]], dtype=np.float32)
+    bits = sqlite_store._sign_bits(rows)  # pyright: ignore[reportPrivateUsage]
+    assert bits.shape == (2, 2)  # 70 bits in two 64-bit words
+    assert np.bitwise_count(bits).sum(axis=1).tolist() == [70, 1]
 
 
 def test_a_write_from_another_store_is_seen_by_the_next_search(tmp_path: Path) -> None:
