@@ -121,7 +121,10 @@ def main() -> None:
     print(machine_line(), flush=True)
     port = spare_port()
     with tempfile.TemporaryDirectory() as home:
-        env = os.environ | {"PYTHONPATH": str(ROOT), "KEEL_HOME": home}
+        sqlite_log = Path(home) / "sqlite-memory.log"
+        env = os.environ | {
+            "PYTHONPATH": str(ROOT), "KEEL_HOME": home, "KEEL_SOAK_SQLITE_LOG": str(sqlite_log)
+        }  # fmt: skip
         command = [sys.executable, "-m", "keel", "serve", "--app", "benchmarks.server_app:app"]
         api = subprocess.Popen(
             [*command, "--port", str(port)],
@@ -137,7 +140,9 @@ def main() -> None:
         finally:
             api.terminate()
             api.wait(timeout=60)
+        sqlite = _sqlite_samples(sqlite_log)
     _report(soak, samples, args, api_cpu.user + api_cpu.system, time.process_time() - cpu_start)
+    _report_sqlite(sqlite, samples)
 
 
 def _report(
@@ -165,6 +170,27 @@ def _report(
     half = window[len(window) // 2 :]
     if len(half) >= 2:
         print(f"  slope over the second half: {_slope_kib_per_min(half):+.1f} KiB/min")
+
+
+def _sqlite_samples(log: Path) -> list[tuple[float, int]]:
+    """(seconds since the server started, KiB SQLite held), as `server_app` logged them."""
+    if not log.exists():
+        return []
+    rows = (line.split() for line in log.read_text().splitlines())
+    return [(float(t), int(kib)) for t, kib in rows]
+
+
+def _report_sqlite(sqlite: list[tuple[float, int]], rss: list[tuple[float, int]]) -> None:
+    """SQLite's heap (its page caches) beside RSS: is the growth SQLite's or the rest's?"""
+    window = [s for s in sqlite if s[0] >= WARMUP_S]
+    if len(window) < 4 or len(rss) < 4:
+        return
+    half = window[len(window) // 2 :]
+    print(
+        f"SQLite heap KiB (sqlite3_memory_used): start {window[0][1]:,}  end {window[-1][1]:,}"
+        f"  slope {_slope_kib_per_min(window):+.1f} KiB/min,"
+        f" second half {_slope_kib_per_min(half):+.1f} KiB/min"
+    )
 
 
 if __name__ == "__main__":
