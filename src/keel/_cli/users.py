@@ -13,6 +13,7 @@ from keel.principal import DEFAULT_TENANT
 if TYPE_CHECKING:
     from keel.app import App
     from keel.memory.retention import DeletionReport
+    from keel.principal import Principal
 
 
 __all__ = ["users_app"]
@@ -71,15 +72,19 @@ def _delete_everywhere(
     except ConfigurationError as exc:
         raise ConfigurationError(str(exc).replace("Principal.", "")) from None
     target = load_app_from_cwd(app_path)
-    _cache_sessions(target, config)
-    return asyncio.run(target.delete_user(principal))
+    return asyncio.run(_delete_user(target, principal, config))
 
 
-def _cache_sessions(app: App, config: str | None) -> None:
-    """Attach the server's Redis session cache so deleting drops the cached histories."""
+async def _delete_user(app: App, principal: Principal, config: str | None) -> DeletionReport:
+    """With the server's Redis session cache attached (`--config` with stores.redis_url),
+    deleting also drops the user's cached histories; its connection is closed after."""
     from keel.server.config import load_settings
     from keel.storage.redis_sessions import cache_sessions
 
     redis_url = load_settings(config).stores.redis_url if config else None
-    if redis_url is not None:
-        cache_sessions(app, redis_url)
+    cache = cache_sessions(app, redis_url) if redis_url is not None else None
+    try:
+        return await app.delete_user(principal)
+    finally:
+        if cache is not None:
+            await cache.close()

@@ -41,8 +41,9 @@ from keel.events import (
     RunStarted,
     RunSuspended,
 )
-from keel.messages import Message, ModelResponse, ToolResultPart
+from keel.messages import ModelResponse, ToolResultPart
 from keel.middleware import Middleware, ModelCall, ModelHandler, ToolCall, ToolHandler
+from keel.observability.gen_ai_messages import messages_json
 from keel.observability.pipeline import Telemetry, default_telemetry
 from keel.observability.records import (
     RunSummary,
@@ -128,7 +129,7 @@ class Tracing(Middleware):
         if settings.max_tokens is not None:
             attributes["gen_ai.request.max_tokens"] = settings.max_tokens
         if self.capture_content:
-            attributes["gen_ai.input.messages"] = _messages_json(call.request.messages)
+            attributes["gen_ai.input.messages"] = messages_json(call.request.messages)
         span = run.child(f"chat {model.name}", "CLIENT", attributes)
         response = await _within(run, span, call, call_next)
         self._model_answered(run, span, response)
@@ -161,7 +162,7 @@ class Tracing(Middleware):
         if response.finish_reason is not None:  # reported, never guessed
             attributes["gen_ai.response.finish_reasons"] = (response.finish_reason,)
         if self.capture_content:
-            attributes["gen_ai.output.messages"] = _messages_json((response.message,))
+            attributes["gen_ai.output.messages"] = messages_json((response.message,))
         seconds = (span.end_ns - span.start_ns) / 1e9
         provider, model = attributes["gen_ai.provider.name"], attributes["gen_ai.request.model"]
         run.model_calls.append((provider, model, seconds, usage.input_tokens, usage.output_tokens))
@@ -373,30 +374,3 @@ def _exception_event(error: BaseException) -> SpanEvent:
         "exception.message": _error_text(error),
     }
     return SpanEvent("exception", time.time_ns(), attributes)
-
-
-def _messages_json(messages: Any) -> str:
-    """Messages in the GenAI convention's shape (role + parts), redacted."""
-    items = [_message_json(m) for m in messages]
-    return redact(json.dumps(items, default=str))
-
-
-def _message_json(message: Message) -> dict[str, Any]:
-    parts: list[dict[str, Any]] = []
-    for part in message.parts:
-        if part.kind == "text":
-            parts.append({"type": "text", "content": part.text})
-        elif part.kind == "tool_call":
-            parts.append(
-                {
-                    "type": "tool_call",
-                    "id": part.call_id,
-                    "name": part.tool_name,
-                    "arguments": part.arguments,
-                }
-            )
-        else:
-            parts.append(
-                {"type": "tool_call_response", "id": part.call_id, "response": part.content}
-            )
-    return {"role": message.role, "parts": parts}
