@@ -18,7 +18,14 @@ from typing import Any
 from keel.embeddings.base import Embedder, Vectors
 from keel.exceptions import MissingExtraError
 from keel.knowledge.chunking import TextChunk
-from keel.knowledge.postgres_text import RECOUNT, TERMS_SCHEMA, text_search
+from keel.knowledge.postgres_text import (
+    RECOUNT,
+    SCHEMA_LOCK,
+    TENANT_LOCK,
+    TERMS_FUNCTION,
+    TERMS_SCHEMA,
+    text_search,
+)
 from keel.knowledge.store import ChunkRow, EmbedderMismatchError, embedding_text
 
 __all__ = ["PostgresKnowledgeStore"]
@@ -57,6 +64,18 @@ _EMBEDDERS = [
     "FROM kb_chunks; END IF; END $$",
 ]
 """The embedder of each tenant's vectors (see the SQLite migration 0085_kb_embedders)."""
+
+
+_RELATIONS = (
+    "kb_documents", "kb_documents_by_hash", "kb_chunks", "kb_chunks_by_document",
+    "kb_embedders", "kb_chunks_tsv", "kb_terms", "kb_chunks_hnsw",
+)  # fmt: skip
+_HAS_EVERYTHING = (
+    "SELECT NOT EXISTS (SELECT FROM unnest(%s::text[]) n WHERE to_regclass(n) IS NULL) "
+    "AND (SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure('kb_terms_count()')) = %s "
+    "AND (SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass('kb_chunks') "
+    "AND tgname IN ('kb_terms_add', 'kb_terms_remove')) = 2"
+)
 
 
 def _vector_index(m: int, ef_construction: int) -> str:
@@ -102,21 +121,48 @@ class PostgresKnowledgeStore:
             _vector_index(int(m), int(ef_construction)),
         )
         with self._lock:
-            for statement in [*_schema(dimensions), self._vector_index]:
-                self._conn.execute(statement)
-            self._count_terms_of_older_chunks()
+            if not self._schema_current():
+                self._create_schema()
             self._conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
             self._conn.execute("SET hnsw.iterative_scan = relaxed_order")
 
-    def _count_terms_of_older_chunks(self) -> None:
-        """Chunks stored before `kb_terms` existed have no word counts yet: count them."""
+    def _schema_current(self) -> bool:
+        """Whether every table, index, trigger and this version's trigger function exist
+        and the word counts are filled: the usual open then runs no DDL at all."""
+        if self._conn.execute(_HAS_EVERYTHING, (list(_RELATIONS), TERMS_FUNCTION)).fetchone()[0]:
+            return not self._terms_missing()
+        return False
+
+    def _create_schema(self) -> None:
+        """Create or upgrade the schema holding `SCHEMA_LOCK` exclusively: writers hold
+        it shared (`_write`), so DDL neither races another opening process ("tuple
+        concurrently updated") nor deadlocks on table locks with a writer in flight."""
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", SCHEMA_LOCK)
+            for statement in [*_schema(self.dimensions), self._vector_index]:
+                self._conn.execute(statement)
+            if self._terms_missing():  # chunks stored before kb_terms existed: count them
+                for statement in RECOUNT:
+                    self._conn.execute(statement)
+
+    def _terms_missing(self) -> bool:
         (missing,) = self._conn.execute(
             "SELECT NOT EXISTS (SELECT 1 FROM kb_terms) AND EXISTS (SELECT 1 FROM kb_chunks)"
         ).fetchone()
-        if missing:
-            with self._conn.transaction():
-                for statement in RECOUNT:
-                    self._conn.execute(statement)
+        return bool(missing)
+
+    @contextmanager
+    def _write(self, tenant_id: str) -> Generator[None]:
+        """A transaction holding the tenant's advisory lock from its first statement:
+        writers of one tenant take turns, so their word-count updates cannot deadlock
+        and a document replaced by two at once is not stored twice (the second's delete
+        sees the first's chunks). Tenants still write in parallel."""
+        with self._lock, self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", SCHEMA_LOCK)
+            self._conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (TENANT_LOCK, tenant_id)
+            )
+            yield
 
     def _all(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -150,7 +196,7 @@ class PostgresKnowledgeStore:
             (tenant_id, document, n, c.heading, c.text, vector_literal(v))
             for n, (c, v) in enumerate(zip(chunks, vectors, strict=True))
         ]
-        with self._lock, self._conn.transaction():
+        with self._write(tenant_id):
             self._delete(tenant_id, document)
             self._claim(tenant_id, embedder)
             self._conn.execute(
@@ -204,7 +250,7 @@ class PostgresKnowledgeStore:
 
     def reembed(self, tenant_id: str, embedder: Embedder) -> int:
         """In place, in one transaction holding the tenant's rows (writers wait)."""
-        with self._lock, self._conn.transaction():
+        with self._write(tenant_id):
             rows = self._conn.execute(
                 "SELECT id, heading, text FROM kb_chunks WHERE tenant_id = %s ORDER BY id "
                 "FOR UPDATE",
@@ -229,7 +275,7 @@ class PostgresKnowledgeStore:
         return cursor.rowcount > 0
 
     def delete_document(self, tenant_id: str, document: str) -> bool:
-        with self._lock, self._conn.transaction():
+        with self._write(tenant_id):
             return self._delete(tenant_id, document)
 
     def text_search(self, tenant_id: str, terms: Sequence[str], k: int) -> list[tuple[int, float]]:

@@ -25,28 +25,48 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["TERMS_SCHEMA", "text_search"]
+__all__ = ["RECOUNT", "SCHEMA_LOCK", "TENANT_LOCK", "TERMS_FUNCTION", "TERMS_SCHEMA", "text_search"]
 
 LEAD_ROWS = 2_000
 CANDIDATES = 100
 
-_COUNT_CHANGE = """
+SCHEMA_LOCK = (27490, 0)
+"""Advisory lock (class, key) held while a store creates or replaces its tables, function
+and triggers: two processes opening stores at once would otherwise collide ("tuple
+concurrently updated")."""
+TENANT_LOCK = 27491
+"""Advisory lock class of a tenant's writes, keyed by `hashtext(tenant_id)`: see
+`_COUNT_CHANGE`."""
+
+_COUNT_CHANGE = f"""
 CREATE OR REPLACE FUNCTION kb_terms_count() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE direction integer := CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END;
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    INSERT INTO kb_terms AS t (tenant_id, lexeme, chunks)
-    SELECT c.tenant_id, u.lexeme, count(*) FROM changed c, unnest(c.tsv) u
-    GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (tenant_id, lexeme) DO UPDATE SET chunks = t.chunks + excluded.chunks;
-  ELSE
-    UPDATE kb_terms t SET chunks = t.chunks - d.n
-    FROM (SELECT c.tenant_id, u.lexeme, count(*) AS n FROM changed c, unnest(c.tsv) u
-          GROUP BY 1, 2) d
-    WHERE t.tenant_id = d.tenant_id AND t.lexeme = d.lexeme;
-    DELETE FROM kb_terms WHERE chunks <= 0;
+  PERFORM pg_advisory_xact_lock({TENANT_LOCK}, hashtext(d.tenant_id))
+  FROM (SELECT DISTINCT tenant_id FROM changed ORDER BY 1) d;
+  INSERT INTO kb_terms AS t (tenant_id, lexeme, chunks)
+  SELECT c.tenant_id, u.lexeme, direction * count(*) FROM changed c, unnest(c.tsv) u
+  GROUP BY 1, 2 ORDER BY 1, 2
+  ON CONFLICT (tenant_id, lexeme) DO UPDATE SET chunks = t.chunks + excluded.chunks;
+  IF direction < 0 THEN
+    DELETE FROM kb_terms t
+    USING (SELECT DISTINCT c.tenant_id, u.lexeme FROM changed c, unnest(c.tsv) u) d
+    WHERE t.tenant_id = d.tenant_id AND t.lexeme = d.lexeme AND t.chunks <= 0;
   END IF;
   RETURN NULL;
 END $$"""
+"""Counts move in one upsert per statement, in (tenant, word) order, after the writer
+takes its tenants' advisory locks (in name order): a transaction writes chunks in
+several statements (one per chunk, a delete then inserts), each locking its words' rows,
+so two writers of a tenant sharing words would lock them in crossing orders and
+deadlock. Holding the tenant's lock to commit makes them take turns; the store takes it
+first thing in each write (`PostgresKnowledgeStore._write`), the trigger again for
+anyone writing `kb_chunks` by hand. Zero counts are removed for the words touched only
+(not a scan of every tenant's words)."""
+
+TERMS_FUNCTION = _COUNT_CHANGE.split("$$")[1]
+"""The trigger function's body as PostgreSQL keeps it (`pg_proc.prosrc`): a store opened
+on a database holding another version replaces it."""
 
 TERMS_SCHEMA = [
     "CREATE TABLE IF NOT EXISTS kb_terms (tenant_id text NOT NULL, lexeme text NOT NULL, "
@@ -60,6 +80,7 @@ TERMS_SCHEMA = [
 """Created with the store's tables; `RECOUNT` fills `kb_terms` for chunks stored before."""
 
 RECOUNT = [
+    "LOCK TABLE kb_chunks IN SHARE MODE",  # writers wait, so none moves a count meanwhile
     "DELETE FROM kb_terms",
     "INSERT INTO kb_terms (tenant_id, lexeme, chunks) SELECT c.tenant_id, u.lexeme, "
     "count(*) FROM kb_chunks c, unnest(c.tsv) u GROUP BY 1, 2",
