@@ -24,6 +24,7 @@ from keel.runs.store import RunStore
 from keel.settings import data_dir
 
 if TYPE_CHECKING:
+    from keel.knowledge.rerank import Reranker
     from keel.memory.retention import DeletionReport, RetentionPolicy
     from keel.memory.summary import SummaryStore
     from keel.memory.user import FactMemory
@@ -68,6 +69,9 @@ class App:
     """The knowledge base's embedder (`keel kb`): "minilm" (the default), "minilm-int8" or
     "static" (~100x faster ingest, lower retrieval quality: BENCHMARKS.md, issue 8). None:
     whatever the stored vectors were made with."""
+    knowledge_reranker: Reranker | None = None
+    """Re-ranks `keel kb search` results (e.g. `HttpReranker(url, model)` on a `/v1/rerank`
+    endpoint); None: fused order. `--rerank-url` overrides it per command."""
     webhooks: Sequence[Webhook] = ()
     """Triggers served at `POST /webhooks/{name}` by `keel serve` (`keel.triggers`)."""
     _by_name: dict[str, Agent[Any]] = field(init=False, repr=False)

@@ -14,6 +14,7 @@ from keel.embeddings.base import Vectors
 from keel.knowledge import KnowledgeStore, SQLiteKnowledgeStore
 from keel.knowledge.postgres_store import PostgresKnowledgeStore
 from keel.storage import SQLiteDatabase
+from tests.knowledge.rerank_server import rerank_server  # noqa: F401
 from tests.pgvector_server import pgvector_dsn, pgvector_server  # noqa: F401
 
 BACKENDS = ["sqlite", "postgres"]

@@ -15,7 +15,7 @@ import typer
 from keel.principal import DEFAULT_TENANT
 
 if TYPE_CHECKING:
-    from keel.knowledge import IngestReport, KnowledgeBase, SearchResult
+    from keel.knowledge import IngestReport, KnowledgeBase, Reranker, SearchResult
 
 __all__ = ["kb_app"]
 
@@ -40,22 +40,66 @@ EmbedderOpt = Annotated[
         "embedded with.",
     ),
 ]
+RerankUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rerank-url",
+        metavar="URL",
+        help="Re-rank the passages with this rerank endpoint (Cohere/Jina/vLLM/llama.cpp "
+        "format, e.g. http://127.0.0.1:8080/v1/rerank); default: the app's "
+        "knowledge_reranker. A failing one leaves the fused order, with a note.",
+    ),
+]
+RerankModelOpt = Annotated[
+    str | None,
+    typer.Option("--rerank-model", metavar="NAME", help="The model the endpoint should use."),
+]
+RerankKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rerank-key-env",
+        metavar="VAR",
+        help="Send the API key in this environment variable as a bearer token.",
+    ),
+]
 TenantOpt = Annotated[
     str, typer.Option("--tenant", metavar="ID", help="Whose knowledge base (default: default).")
 ]
 
 
-def open_kb(app_path: str | None, embedder: str | None = None) -> KnowledgeBase:
+def open_kb(
+    app_path: str | None, embedder: str | None = None, reranker: Reranker | None = None
+) -> KnowledgeBase:
     """The app's knowledge base, embedding with `--embedder`, else the app's
     `knowledge_embedder`, else whatever the tenant's vectors were made with (minilm for
-    a new one): see `KnowledgeBase.embedder_for`."""
+    a new one): see `KnowledgeBase.embedder_for`. Re-ranked by `reranker`, else the
+    app's `knowledge_reranker`."""
     from keel._cli.target import load_app_from_cwd
     from keel.knowledge import KnowledgeBase, SQLiteKnowledgeStore
     from keel.storage import SQLiteDatabase
 
     app = load_app_from_cwd(app_path)
     store = SQLiteKnowledgeStore(SQLiteDatabase(app.database_path))
-    return KnowledgeBase(store, embedder or app.knowledge_embedder)
+    return KnowledgeBase(
+        store, embedder or app.knowledge_embedder, reranker=reranker or app.knowledge_reranker
+    )
+
+
+def http_reranker(url: str | None, model: str | None, key_env: str | None) -> Reranker | None:
+    """`--rerank-url`/`--rerank-model`/`--rerank-key-env` as a reranker (None without a url)."""
+    import os
+
+    from keel.exceptions import ConfigurationError
+    from keel.knowledge import HttpReranker
+
+    if url is None:
+        if model is not None or key_env is not None:
+            raise ConfigurationError("--rerank-model and --rerank-key-env need --rerank-url")
+        return None
+    key = os.environ.get(key_env) if key_env else None
+    if key_env and not key:
+        raise ConfigurationError(f"--rerank-key-env: ${key_env} is not set")
+    return HttpReranker(url, model, api_key=key)
 
 
 @kb_app.command("ingest")
@@ -119,6 +163,9 @@ def search(
         float | None,
         typer.Option("--min-similarity", metavar="S", help="Drop passages below this cosine."),
     ] = None,
+    rerank_url: RerankUrlOpt = None,
+    rerank_model: RerankModelOpt = None,
+    rerank_key_env: RerankKeyOpt = None,
     app: AppOpt = None,
     tenant: TenantOpt = DEFAULT_TENANT,
     embedder: EmbedderOpt = None,
@@ -128,8 +175,9 @@ def search(
     from keel._cli.errors import reported
     from keel._cli.ui import stderr_console
 
-    with reported(stderr_console()):
-        kb = open_kb(app, embedder)
+    err = stderr_console()
+    with reported(err):
+        kb = open_kb(app, embedder, http_reranker(rerank_url, rerank_model, rerank_key_env))
         result = kb.search(
             query,
             tenant_id=tenant,
@@ -138,6 +186,8 @@ def search(
             min_similarity=min_similarity,
         )
         print_result(result, as_json)
+        if result.note and not as_json:
+            err.print(result.note, markup=False, highlight=False)
 
 
 def print_result(result: SearchResult, as_json: bool) -> None:
@@ -148,18 +198,24 @@ def print_result(result: SearchResult, as_json: bool) -> None:
                 "heading": h.citation.heading,
                 "chunk": h.citation.chunk,
                 "score": round(h.citation.score, 6),
+                "rerank_score": _rounded(h.citation.rerank_score),
                 "similarity": round(h.similarity, 6),
                 "text": h.text,
             }
             for h in result.hits
         ]
         data = {"query": result.query, "mode": result.mode, "found_nothing": result.found_nothing}
-        typer.echo(json.dumps({**data, "hits": hits}, ensure_ascii=False, indent=2))
+        rerank = {"rerank": result.rerank, "note": result.note}
+        typer.echo(json.dumps({**data, **rerank, "hits": hits}, ensure_ascii=False, indent=2))
         return
     if result.found_nothing:
         typer.echo("nothing found")
     for n, hit in enumerate(result.hits, 1):
         typer.echo(f"[{n}] {hit.citation}\n{hit.text}\n")
+
+
+def _rounded(score: float | None) -> float | None:
+    return None if score is None else round(score, 6)
 
 
 @kb_app.command("list")

@@ -11,6 +11,14 @@ Every hit carries a citation (document, heading, chunk, score) and its cosine si
 to the query; hits under `min_similarity` are dropped, and an empty result says so
 (`found_nothing`), which is the agent's signal to say it does not know or to escalate.
 
+An optional `Reranker` (`keel.knowledge.rerank`) then orders the best `rerank_candidates`
+fused candidates; the floor applies before it, to the cosine similarity as always, so a
+re-rank never brings back a passage under the floor nor hides one above it, and
+`found_nothing` keeps its meaning (re-rank scores are each model's own scale: no floor
+is put on them). Re-ranked citations carry the model's score beside the fused one. A
+reranker that fails leaves the fused order, marked on the result (`rerank="skipped"`
+and a `note`) and logged: a search never fails for it.
+
 A tenant's vectors all come from one embedder, which the store records: ingest and
 search use it (`embedder_for`), another is refused with the command that re-embeds
 (`reembed`). Chunks are cut to the embedder's token window where it has one, so no
@@ -19,9 +27,10 @@ chunk's end is lost to the vector side.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +39,7 @@ from keel.embeddings.named import embedder_named
 from keel.exceptions import ConfigurationError
 from keel.knowledge.chunking import TextChunk, chunk_text, fit_window
 from keel.knowledge.reading import MAX_BYTES, Loaded, Skipped, read_file
+from keel.knowledge.rerank import Reranker, RerankError
 from keel.knowledge.stopwords import STOPWORDS
 from keel.knowledge.store import (
     ChunkRow,
@@ -40,11 +50,21 @@ from keel.knowledge.store import (
 )
 from keel.principal import DEFAULT_TENANT
 
-__all__ = ["Citation", "Hit", "IngestReport", "KnowledgeBase", "SearchMode", "SearchResult"]
+__all__ = [
+    "Citation",
+    "Hit",
+    "IngestReport",
+    "KnowledgeBase",
+    "RerankStatus",
+    "SearchMode",
+    "SearchResult",
+]
 
 SearchMode = Literal["hybrid", "text", "vector"]
+RerankStatus = Literal["off", "applied", "skipped"]
 RRF_K = 60
 MAX_QUERY_CHARS = 4_000
+_log = logging.getLogger("keel.knowledge")
 Progress = Callable[[int, int, str], None]
 """Called after each file: (files done, files in all, the file's name)."""
 
@@ -55,10 +75,14 @@ class Citation:
     heading: str
     chunk: int
     score: float
+    """The retrieval score: fused (hybrid), BM25 (text) or cosine (vector)."""
+    rerank_score: float | None = None
+    """The reranker's score, which ordered the hits; None when not re-ranked."""
 
     def __str__(self) -> str:
         where = f" > {self.heading}" if self.heading else ""
-        return f"{self.document}{where} (chunk {self.chunk}, score {self.score:.3f})"
+        rerank = "" if self.rerank_score is None else f", re-rank {self.rerank_score:.3f}"
+        return f"{self.document}{where} (chunk {self.chunk}, score {self.score:.3f}{rerank})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +98,10 @@ class SearchResult:
     query: str
     hits: list[Hit]
     mode: SearchMode
+    rerank: RerankStatus = "off"
+    """"applied"; "skipped" when the reranker failed (the hits are in fused order and
+    `note` says why); "off" without a reranker or with nothing to re-rank."""
+    note: str = ""
 
     @property
     def found_nothing(self) -> bool:
@@ -107,7 +135,12 @@ class KnowledgeBase:
         max_bytes: int = MAX_BYTES,
         fusion: Literal["scores", "rrf"] = "scores",
         vector_weight: float = 0.5,
+        reranker: Reranker | None = None,
+        rerank_candidates: int = 20,
     ) -> None:
+        if rerank_candidates < 1:
+            raise ConfigurationError(f"rerank_candidates must be at least 1: {rerank_candidates}")
+        self.reranker, self.rerank_candidates = reranker, rerank_candidates
         if fusion not in ("scores", "rrf"):
             raise ConfigurationError(f"fusion must be 'scores' or 'rrf', got {fusion!r}")
         if not 0 <= vector_weight <= 1:
@@ -219,7 +252,9 @@ class KnowledgeBase:
         k: int = 5,
         mode: SearchMode = "hybrid",
         min_similarity: float | None = None,
+        rerank: bool = True,
     ) -> SearchResult:
+        """The k best passages; `rerank=False` leaves out the configured reranker."""
         if k < 1:
             raise ConfigurationError(f"k must be at least 1, got {k}")
         if mode not in ("hybrid", "text", "vector"):
@@ -227,16 +262,20 @@ class KnowledgeBase:
         terms = query_terms(query)
         words = [t for t in terms if t not in STOPWORDS] or terms
         vector = self.embedder_for(tenant_id).embed([query[:MAX_QUERY_CHARS]])[0]
-        pool = max(4 * k, 20)
+        reranker = self.reranker if rerank else None
+        pool = max(4 * k, 20, self.rerank_candidates if reranker else 0)
         text = self.store.text_search(tenant_id, words, pool) if mode != "vector" else []
         near = self.store.vector_search(tenant_id, vector, pool) if mode != "text" else []
         similarity = self.store.similarities(tenant_id, list({*dict(text), *dict(near)}), vector)
         ranked = self._rank(mode, text, near, similarity)
         floor = -1.0 if min_similarity is None else min_similarity
-        kept = [(i, s) for i, s in ranked if similarity.get(i, -1.0) >= floor][:k]
-        rows = self.store.chunks(tenant_id, [i for i, _ in kept])
-        hits = [_hit(rows[i], score, similarity[i]) for i, score in kept if i in rows]
-        return SearchResult(query, hits, mode)
+        above = [(i, s) for i, s in ranked if similarity.get(i, -1.0) >= floor]
+        candidates = above[: max(k, self.rerank_candidates) if reranker else k]
+        rows = self.store.chunks(tenant_id, [i for i, _ in candidates])
+        found = [(rows[i], score, similarity[i]) for i, score in candidates if i in rows]
+        if reranker is None or not found:
+            return SearchResult(query, [_hit(*f) for f in found], mode)
+        return _reranked(reranker, SearchResult(query, [], mode), found, k)
 
     def _rank(
         self,
@@ -281,5 +320,33 @@ def combine(
     return sorted(scores.items(), key=lambda item: -item[1])
 
 
-def _hit(row: ChunkRow, score: float, similarity: float) -> Hit:
-    return Hit(row.text, Citation(row.document, row.heading, row.ordinal, score), similarity)
+Found = tuple[ChunkRow, float, float]
+"""A candidate passage: its row, retrieval score and cosine similarity."""
+
+
+def _reranked(reranker: Reranker, result: SearchResult, found: list[Found], k: int) -> SearchResult:
+    """The k best of `found` in the reranker's order; its failure leaves the fused order,
+    noted on the result. Candidates it did not score follow in fused order, so a short
+    answer never turns found passages into "found nothing"."""
+    texts = [embedding_text(row.heading, row.text) for row, _, _ in found]
+    try:
+        order = reranker.rerank(result.query[:MAX_QUERY_CHARS], texts, k)
+    except Exception as exc:  # a reranker never fails a search: fused order, said so
+        note = f"re-rank skipped, passages in fused order: {exc}"
+        _log.warning("%s (reranker %s)", note, reranker.name, exc_info=not _expected(exc))
+        hits = [_hit(*f) for f in found[:k]]
+        return replace(result, hits=hits, rerank="skipped", note=note)
+    scored = dict(order)
+    first = [n for n in scored if 0 <= n < len(found)]
+    rest = [n for n in range(len(found)) if n not in scored]
+    hits = [_hit(*found[n], rerank_score=scored.get(n)) for n in [*first, *rest][:k]]
+    return replace(result, hits=hits, rerank="applied")
+
+
+def _expected(exc: Exception) -> bool:
+    return isinstance(exc, RerankError)
+
+
+def _hit(row: ChunkRow, score: float, similarity: float, rerank_score: float | None = None) -> Hit:
+    citation = Citation(row.document, row.heading, row.ordinal, score, rerank_score)
+    return Hit(row.text, citation, similarity)
