@@ -176,6 +176,12 @@ class App:
 
         return ExtractFacts(self.user_memory, self.extract_facts)
 
+    async def flush(self, timeout_s: float | None = None) -> None:
+        """Wait (up to `timeout_s`) for work the app left running after its replies —
+        background fact extraction — so a process can exit without losing it."""
+        if self.fact_extractor is not None:
+            await self.fact_extractor.flush(timeout_s)
+
     async def delete_user(self, principal: Principal) -> DeletionReport:
         """Everything the app stores about the user, gone (`keel users delete`): the
         local database's stores and, for a PostgreSQL app, those in PostgreSQL (and the

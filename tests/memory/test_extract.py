@@ -31,11 +31,16 @@ from tests.knowledge.conftest import CachedEmbedder
 ANN = Principal("ann", "acme")
 
 
+def fact(text: str, key: str | None, kind: str = "fact") -> dict[str, Any]:
+    return {"key": key, "text": text, "kind": kind}
+
+
 def answer(*facts: dict[str, Any]) -> str:
+    """The extraction model's JSON answer."""
     return json.dumps({"facts": list(facts)})
 
 
-LYON = answer({"text": "Lives in Lyon", "key": "city", "kind": "fact"})
+LYON = answer(fact("Lives in Lyon", "city"))
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +74,8 @@ async def chat(
 
 async def test_facts_are_saved_with_provenance_and_a_ttl_per_kind(memory: UserMemory) -> None:
     model = ScriptedModel([answer(
-        {"text": "Lives in Lyon", "key": "city", "kind": "fact"},
-        {"text": "Prefers email over phone calls", "key": "Contact channel",
-         "kind": "preference"},
+        fact("Lives in Lyon", "city"),
+        fact("Prefers email over phone calls", "Contact channel", "preference"),
     )])  # fmt: skip
     config = FactExtraction(model=model, ttl_days={"preference": 30})
     (run_id,) = await chat(ExtractFacts(memory, config), "I live in Lyon; email me, never call.")
@@ -93,7 +97,7 @@ async def test_a_contradicting_later_turn_supersedes_and_keeps_history(
         if "Berlin" not in prompt_of(request):
             return LYON
         assert "- city: Lives in Lyon" in prompt_of(request)  # shown, so its key is reused
-        return answer({"text": "Lives in Berlin", "key": "city"})
+        return answer(fact("Lives in Berlin", "city"))
 
     extractor = ExtractFacts(memory, FactExtraction(model=FunctionModel(extract)))
     first, second = await chat(extractor, "I live in Lyon.", "I moved to Berlin last week.")
@@ -110,7 +114,7 @@ async def test_background_extractions_of_one_user_keep_the_order_of_turns(
 ) -> None:
     async def extract(request: ModelRequest) -> str:
         if "Berlin" in prompt_of(request):
-            return answer({"text": "Lives in Berlin", "key": "city"})
+            return answer(fact("Lives in Berlin", "city"))
         await asyncio.sleep(0.05)  # the first turn's extraction is the slower one
         return LYON
 
@@ -126,7 +130,7 @@ async def test_a_known_fact_repeated_unchanged_is_not_saved_again(memory: UserMe
 
 
 async def test_invalid_output_is_repaired_once(memory: UserMemory) -> None:
-    model = ScriptedModel(['{"facts": [{"txt": "Lives in Lyon"}]}', LYON])
+    model = ScriptedModel(['{"facts": [{"txt": "Lives in Lyon", "kind": "fact"}]}', LYON])
     await chat(ExtractFacts(memory, FactExtraction(model=model)), "I live in Lyon.")
     assert [f.text for f in memory.facts(ANN)] == ["Lives in Lyon"]
     assert "not valid JSON" in model.requests[1].messages[-1].text
@@ -204,8 +208,8 @@ async def test_an_anonymous_user_has_nothing_extracted(memory: UserMemory) -> No
 
 
 async def test_facts_per_turn_and_their_length_are_capped(memory: UserMemory) -> None:
-    many = [{"text": f"Owns speaker number {n}", "key": f"speaker_{n}"} for n in range(8)]
-    model = ScriptedModel([answer({"text": "Likes " + "very " * 60 + "long facts"}, *many)])
+    many = [fact(f"Owns speaker number {n}", f"speaker_{n}") for n in range(8)]
+    model = ScriptedModel([answer(fact("Likes " + "very " * 60 + "long facts", None), *many)])
     await chat(ExtractFacts(memory, FactExtraction(model=model, max_facts=3)), "I own speakers.")
     assert [f.key for f in memory.facts(ANN)] == ["speaker_0", "speaker_1", "speaker_2"]
 
@@ -217,7 +221,7 @@ async def test_with_pii_redaction_facts_hold_placeholders_not_values(
 
     def extract(request: ModelRequest) -> str:
         seen.append(prompt_of(request))
-        return answer({"text": "Wants receipts sent to <EMAIL_1>", "key": "receipts"})
+        return answer(fact("Wants receipts sent to <EMAIL_1>", "receipts"))
 
     vault = PiiVault(tmp_path / "vault.db", Encryptor([generate_key()]))
     extractor = ExtractFacts(memory, FactExtraction(model=FunctionModel(extract)))
@@ -250,7 +254,7 @@ async def test_an_app_configures_extraction_and_deleting_a_user_cancels_it(
         await app.runner.run(app.agent(), "I live in Lyon.", principal=who)
     await app.delete_user(bob)  # bob's extraction is still waiting on the model
     gate.set()
-    assert app.fact_extractor is not None and await app.fact_extractor.flush() == 0
+    await app.flush()
     assert [f.text for f in app.user_memory.facts(ANN)] == ["Lives in Lyon"]
     assert app.user_memory.facts(bob, include_history=True) == []
 
