@@ -77,7 +77,9 @@ async def scenario(
     extractor = None
     if mode != "none":
         memory = UserMemory(SQLiteDatabase(path), embedder)
-        config = FactExtraction(model=extraction_model(), background=mode == "background")
+        config = FactExtraction(  # back-to-back turns outrun extraction: queue them all
+            model=extraction_model(), background=mode == "background", max_pending=turns
+        )
         extractor = ExtractFacts(memory, config)
         agent = replace(agent, middleware=[extractor])
     runner, times = Runner(session_store=InMemorySessionStore()), list[float]()
