@@ -31,7 +31,7 @@ from tests.knowledge.conftest import CachedEmbedder
 ANN = Principal("ann", "acme")
 
 
-def fact(text: str, key: str | None, kind: str = "fact") -> dict[str, Any]:
+def fact(text: str, key: str, kind: str = "fact") -> dict[str, Any]:
     return {"key": key, "text": text, "kind": kind}
 
 
@@ -225,7 +225,7 @@ async def test_an_anonymous_user_has_nothing_extracted(memory: UserMemory) -> No
 
 async def test_facts_per_turn_and_their_length_are_capped(memory: UserMemory) -> None:
     many = [fact(f"Owns speaker number {n}", f"speaker_{n}") for n in range(8)]
-    model = ScriptedModel([answer(fact("Likes " + "very " * 60 + "long facts", None), *many)])
+    model = ScriptedModel([answer(fact("Likes " + "very " * 60 + "long facts", ""), *many)])
     await chat(ExtractFacts(memory, FactExtraction(model=model, max_facts=3)), "I own speakers.")
     assert [f.key for f in memory.facts(ANN)] == ["speaker_0", "speaker_1", "speaker_2"]
 

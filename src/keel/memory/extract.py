@@ -24,7 +24,8 @@ nothing. A child run, a run suspended for approval, and a run inside a Temporal 
 *Supersession.* The model is shown the user's active facts with their keys and asked to
 reuse a key when a fact changes, so `FactMemory.remember` supersedes the old fact and
 keeps its history; facts it repeats unchanged are not saved again. Background tasks of
-one user run in the order of their turns, so a later turn's fact is always the newer.
+one user run in the order of their turns, so a later turn's fact is always the newer. A
+fact's provenance is the turn's session, run and (last) user message.
 """
 
 from __future__ import annotations
@@ -68,18 +69,17 @@ EXTRACT_PROMPT = (
     '"text": "Lives in Leeds", "kind": "fact"}, {"key": "contact_channel", "text": "Does not '
     'want phone calls", "kind": "preference"}]}; the message "What time is it?" gives '
     '{"facts": []}. When a fact replaces a known one, use the known fact\'s key; do not '
-    "repeat known facts that did not change. With several messages, `message` is the number "
-    "of the one a fact comes from."
+    "repeat known facts that did not change."
 )
 _PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_\d+>")
 
 
 class ExtractedFact(BaseModel):
-    key: str | None
+    key: str
+    """A topic ("city"); "" for none. Required, so the model names one: the key is what
+    lets a changed fact supersede the old one."""
     text: str
     kind: FactKind
-    message: int | None = None
-    """The number (from 1) of the user message it was stated in."""
 
 
 class Extraction(BaseModel):
@@ -139,6 +139,13 @@ class _Job:
     model: Model
     said: list[tuple[int, str]]
     """(index of the message in the session, its text) for each user message."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    text: str
+    key: str | None
+    kind: FactKind
 
 
 class ExtractFacts(Middleware):
@@ -252,8 +259,8 @@ class ExtractFacts(Middleware):
             span.set_attribute("keel.memory.facts_saved", len(saved))
             return saved
 
-    async def _extract(self, job: _Job) -> list[tuple[ExtractedFact, int]]:
-        """Ask the model; the facts to save, each with its message's index."""
+    async def _extract(self, job: _Job) -> list[_Chosen]:
+        """Ask the model; the facts to save."""
         known = await asyncio.to_thread(self.memory.facts, job.principal)
         known = known[-self.config.known_facts :] if self.config.known_facts else []
         tier = use_tier(self.config.tier) if self.config.tier else nullcontext()
@@ -264,7 +271,7 @@ class ExtractFacts(Middleware):
                 principal=job.principal,
                 parent_run_id=job.run_id,
             )
-        return self._accepted(result.output, job, known)
+        return self._accepted(result.output, known)
 
     def _agent(self, model: Model) -> Agent[Extraction]:
         agent = self._agents.get(id(model))
@@ -280,12 +287,10 @@ class ExtractFacts(Middleware):
             )
         return agent
 
-    def _accepted(
-        self, answer: Extraction, job: _Job, known: Sequence[Fact]
-    ) -> list[tuple[ExtractedFact, int]]:
-        """The facts worth saving, cleaned, each with the session index of its message."""
+    def _accepted(self, answer: Extraction, known: Sequence[Fact]) -> list[_Chosen]:
+        """The facts worth saving, cleaned; at most `max_facts`."""
         seen = {(f.key, f.text.casefold()) for f in known}
-        chosen: list[tuple[ExtractedFact, int]] = []
+        chosen: list[_Chosen] = []
         for fact in answer.facts:
             text = self._clean(fact.text)
             if not text or len(text) > self.config.max_fact_chars:
@@ -294,9 +299,7 @@ class ExtractFacts(Middleware):
             if (key, text.casefold()) in seen:
                 continue  # known and unchanged (or said twice)
             seen.add((key, text.casefold()))
-            number = fact.message if fact.message and fact.message <= len(job.said) else None
-            index = job.said[(number or len(job.said)) - 1][0]
-            chosen.append((fact.model_copy(update={"text": text, "key": key}), index))
+            chosen.append(_Chosen(text, key, fact.kind))
         return chosen[: self.config.max_facts]
 
     def _clean(self, text: str) -> str:
@@ -307,9 +310,11 @@ class ExtractFacts(Middleware):
             text = scrub(text)
         return text
 
-    def _save(self, job: _Job, chosen: Sequence[tuple[ExtractedFact, int]]) -> list[Fact]:
+    def _save(self, job: _Job, chosen: Sequence[_Chosen]) -> list[Fact]:
+        """Each fact is its own record; all point at the turn's last user message."""
         saved: list[Fact] = []
-        for fact, index in chosen:
+        index = job.said[-1][0]
+        for fact in chosen:
             days = self.config.ttl_days.get(fact.kind)
             saved.append(
                 self.memory.remember(
