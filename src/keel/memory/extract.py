@@ -121,8 +121,11 @@ class FactExtraction:
         for name in ("max_facts", "max_fact_chars", "max_input_chars", "max_pending"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"FactExtraction.{name} must be at least 1")
-        if self.timeout_s <= 0:
-            raise ConfigurationError(f"FactExtraction.timeout_s must be > 0, got {self.timeout_s}")
+        if self.timeout_s <= 0 or self.known_facts < 0:
+            raise ConfigurationError(
+                f"FactExtraction: timeout_s must be > 0 (got {self.timeout_s}) and "
+                f"known_facts >= 0 (got {self.known_facts})"
+            )
         for kind, days in self.ttl_days.items():
             if kind not in ("fact", "preference") or days <= 0:
                 raise ConfigurationError(
