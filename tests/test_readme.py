@@ -100,3 +100,14 @@ def test_guardrails_example_blocks_redacts_and_filters(capsys: pytest.CaptureFix
         "Sorry, I can't help with that. | My card [CARD] was charged twice",
         "Mail [EMAIL] or call [PHONE]",
     ]
+
+
+def test_fact_extraction_example_supersedes_with_provenance(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (block,) = [b for b in BLOCKS if "ExtractFacts(" in b]
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.splitlines() == [
+        "Lives in Lyon | message 0 | superseded",
+        "Lives in Berlin | message 2 | current",
+    ]

@@ -25,6 +25,7 @@ from keel.settings import data_dir
 
 if TYPE_CHECKING:
     from keel.knowledge.rerank import Reranker
+    from keel.memory.extract import ExtractFacts, FactExtraction
     from keel.memory.retention import DeletionReport, RetentionPolicy
     from keel.memory.summary import SummaryStore
     from keel.memory.user import FactMemory
@@ -72,6 +73,9 @@ class App:
     knowledge_reranker: Reranker | None = None
     """Re-ranks `keel kb search` results (e.g. `HttpReranker(url, model)` on a `/v1/rerank`
     endpoint); None: fused order. `--rerank-url` overrides it per command."""
+    extract_facts: FactExtraction | None = None
+    """Save what users state about themselves in each turn to `user_memory`, by a model
+    after the turn (`keel.memory.extract`); None: only the agents' own tools save facts."""
     webhooks: Sequence[Webhook] = ()
     """Triggers served at `POST /webhooks/{name}` by `keel serve` (`keel.triggers`)."""
     _by_name: dict[str, Agent[Any]] = field(init=False, repr=False)
@@ -166,12 +170,31 @@ class App:
 
         return UserMemory(self._database)
 
+    @cached_property
+    def fact_extractor(self) -> ExtractFacts | None:
+        """The middleware `extract_facts` configures (last in `run_middleware`), or None.
+        `await app.fact_extractor.flush()` waits for its background work."""
+        if self.extract_facts is None:
+            return None
+        from keel.memory.extract import ExtractFacts
+
+        return ExtractFacts(self.user_memory, self.extract_facts)
+
+    async def flush(self, timeout_s: float | None = None) -> None:
+        """Wait (up to `timeout_s`) for work the app left running after its replies —
+        background fact extraction — so a process can exit without losing it."""
+        if self.fact_extractor is not None:
+            await self.fact_extractor.flush(timeout_s)
+
     async def delete_user(self, principal: Principal) -> DeletionReport:
         """Everything the app stores about the user, gone (`keel users delete`): the
         local database's stores and, for a PostgreSQL app, those in PostgreSQL (and the
-        Redis session cache, when attached)."""
+        Redis session cache, when attached). Fact extractions in flight for the user are
+        cancelled first, so none saves after the deletion."""
         from keel.memory.retention import delete_user
 
+        if self.fact_extractor is not None:
+            await self.fact_extractor.forget(principal)
         report = delete_user(self._database, principal)
         if not self.database_url:
             return report
@@ -251,6 +274,8 @@ class App:
             from keel.observability.tracing import Tracing
 
             middleware.insert(0, Tracing(self.telemetry))
+        if self.fact_extractor is not None:
+            middleware.append(self.fact_extractor)
         return middleware
 
     @cached_property

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from keel import Agent, KeelError, Message
 from keel._cli.errors import reported
-from keel._cli.loop import TurnLoop
+from keel._cli.loop import FLUSH_SECONDS, TurnLoop
 from keel._cli.render import EventPrinter
 from keel._cli.target import (
     Target,
@@ -46,6 +46,7 @@ def run_chat(app_path: str | None, agent_name: str | None, session_id: str | Non
         chat.print_header(model_label(model), history)
         chat.agent = ready_agent(target.agent, model, err)
         chat.repl()
+        loop.run(target.app.flush(FLUSH_SECONDS))  # after-turn work (fact extraction)
 
 
 @dataclass

@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
-__all__ = ["TurnLoop"]
+__all__ = ["FLUSH_SECONDS", "TurnLoop"]
 
 T = TypeVar("T")
+
+FLUSH_SECONDS = 30.0
+"""How long a command waits, before it exits, for work the app left running after its
+last reply (background fact extraction: `App.flush`)."""
 
 
 @dataclass(slots=True)

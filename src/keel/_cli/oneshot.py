@@ -19,7 +19,7 @@ from rich.text import Text
 
 from keel import Agent, PendingAction, Runner, RunResult, Usage
 from keel._cli.errors import USAGE_ERROR, CliError, reported
-from keel._cli.loop import TurnLoop
+from keel._cli.loop import FLUSH_SECONDS, TurnLoop
 from keel._cli.render import EventPrinter
 from keel._cli.target import (
     Target,
@@ -67,6 +67,7 @@ def run_once(
             target.app.runner, agent, text, printer, session_id=session_id, run_id=run_id
         )
         result = loop.run(answer)
+        loop.run(target.app.flush(FLUSH_SECONDS))  # after-turn work (fact extraction)
     print_result(result, as_json=as_json, streamed=printer is not None, app_path=app_path)
     if err.is_terminal and not as_json and result.status == "completed" and result.session_id:
         _hint_continue(err, target, result.session_id)

@@ -3,7 +3,8 @@
 Sessions (conversation history); the context built from them for each model call —
 `SessionWindow` (recent turns within a token budget plus a running summary) and
 `Instructions` (system text computed from the run's context); `UserMemory` (facts and
-preferences about a user, `remember_tool` and `RecallMemory`); `delete_user` and
+preferences about a user, `remember_tool`, `RecallMemory`, and `ExtractFacts`, which
+saves them from each turn); `delete_user` and
 `apply_retention` (keel.memory.retention).
 
 Only the session protocol loads with `import keel`; the rest loads on first use.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from keel.memory.session import InMemorySessionStore, SessionStore, check_session_id
 
 if TYPE_CHECKING:
+    from keel.memory.extract import ExtractFacts, FactExtraction
     from keel.memory.instructions import Instructions, InstructionsFn
     from keel.memory.summary import (
         InMemorySummaryStore,
@@ -30,7 +32,9 @@ if TYPE_CHECKING:
     from keel.memory.window import SessionWindow
 
 __all__ = [
+    "ExtractFacts",
     "Fact",
+    "FactExtraction",
     "InMemorySessionStore",
     "InMemorySummaryStore",
     "Instructions",
@@ -49,6 +53,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "ExtractFacts": "keel.memory.extract",
+    "FactExtraction": "keel.memory.extract",
     "Instructions": "keel.memory.instructions",
     "InstructionsFn": "keel.memory.instructions",
     "InMemorySummaryStore": "keel.memory.summary",

@@ -43,6 +43,7 @@ def create_server(
     async def lifespan(api: FastAPI) -> AsyncGenerator[None]:
         yield
         await state.runs.drain(DRAIN_SECONDS)  # graceful shutdown: in-flight runs finish
+        await state.app.flush(DRAIN_SECONDS)  # then the work they left (fact extraction)
         await state.close()
 
     api = FastAPI(
