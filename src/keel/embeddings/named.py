@@ -32,7 +32,7 @@ def _static() -> Embedder:
 EMBEDDERS: dict[str, tuple[str, Callable[[], Embedder]]] = {
     "minilm": ("all-MiniLM-L6-v2-int8", _minilm),
     "minilm-int8": ("all-MiniLM-L6-v2-int8-matmul", _minilm_int8),
-    "static": ("all-MiniLM-L6-v2-static-v1", _static),
+    "static": ("all-MiniLM-L6-v2-static-v2", _static),
 }
 """Short name -> (the embedder's `name`, what makes it). The default is "minilm"."""
 
