@@ -78,6 +78,17 @@ def test_without_an_embedder_the_recorded_one_embeds_queries(store: KnowledgeSto
     assert plain.search("E-4017", k=1).hits[0].citation.heading == "Error codes > E-4017"
 
 
+def test_a_store_embedded_with_the_unfitted_static_table_stays_searchable(
+    store: KnowledgeStore,
+) -> None:
+    KnowledgeBase(store, "static-v1").ingest(CORPUS / "errors.md")
+    assert store.embedder("default") == "all-MiniLM-L6-v2-static-v1"
+    hit = KnowledgeBase(store).search("E-4017", k=1).hits[0]
+    assert hit.citation.heading == "Error codes > E-4017"
+    with pytest.raises(EmbedderMismatchError, match="keel kb reembed"):
+        KnowledgeBase(store, "static").search("E-4017")  # v2: another vector space
+
+
 def test_hybrid_on_the_static_embedder_beats_each_retriever_alone(
     store: KnowledgeStore,
 ) -> None:

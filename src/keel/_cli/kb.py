@@ -240,7 +240,7 @@ def list_documents(
 def reembed(
     embedder: Annotated[
         str,
-        typer.Option("--embedder", metavar="NAME", help="minilm, minilm-int8 or static."),
+        typer.Option("--embedder", metavar="NAME", help="minilm, minilm-int8, static, static-v1."),
     ],
     app: AppOpt = None,
     tenant: TenantOpt = DEFAULT_TENANT,

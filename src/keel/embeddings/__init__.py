@@ -4,8 +4,9 @@
 default (all-MiniLM-L6-v2 as int8 ONNX, extra `embeddings`); `default_embedder()` returns
 one per process, so the model is loaded once. `int8_embedder()` multiplies in int8
 (its own vector space, ~2x faster for one short text): the semantic router's default.
-`static_embedder()` averages token vectors distilled from MiniLM (`keel.embeddings.static`):
-no model at run time, ~100x faster ingest, lower retrieval quality. `embedder_named`
+`static_embedder()` averages token vectors distilled from MiniLM and fitted to its sentence
+vectors (`keel.embeddings.static`): no model at run time, ~100x faster ingest, somewhat
+lower retrieval quality. `embedder_named`
 finds each by the short name `keel kb --embedder` takes or by its full `name`.
 """
 

@@ -29,10 +29,17 @@ def _static() -> Embedder:
     return static_embedder()
 
 
+def _static_v1() -> Embedder:
+    from keel.embeddings.static import static_v1_embedder
+
+    return static_v1_embedder()
+
+
 EMBEDDERS: dict[str, tuple[str, Callable[[], Embedder]]] = {
     "minilm": ("all-MiniLM-L6-v2-int8", _minilm),
     "minilm-int8": ("all-MiniLM-L6-v2-int8-matmul", _minilm_int8),
-    "static": ("all-MiniLM-L6-v2-static-v1", _static),
+    "static": ("all-MiniLM-L6-v2-static-v2", _static),
+    "static-v1": ("all-MiniLM-L6-v2-static-v1", _static_v1),
 }
 """Short name -> (the embedder's `name`, what makes it). The default is "minilm"."""
 
