@@ -102,7 +102,9 @@ class _Soak:
         )
         self.latencies: list[int] = []
         self.failures = 0
-        self.sent = 0
+        self.sent = self.finished = 0
+        self.backlog: list[tuple[float, int]] = []
+        """(seconds, requests sent and not yet answered): a backlog is not a steady state."""
         self.rss: list[tuple[float, int]] = []
         """(seconds after the first request, the API process's RSS in KiB)."""
         self.window_start: float | None = None if args.warmup == "auto" else float(args.warmup)
@@ -119,6 +121,7 @@ class _Soak:
             ok = False
         self.latencies.append(time.perf_counter_ns() - started)
         self.failures += not ok
+        self.finished += 1
 
     def done(self, elapsed: float) -> bool:
         return self.window_start is not None and elapsed >= self.window_start + self.measured_s
@@ -147,6 +150,7 @@ class _Soak:
         start = time.perf_counter()
         while not self.done(elapsed := time.perf_counter() - start):
             self.rss.append((elapsed, process.memory_info().rss // 1024))
+            self.backlog.append((elapsed, self.sent - self.finished))
             if self.window_start is None:
                 self.window_start = _window_start(elapsed, probe, self.args.settle_s)
             await asyncio.sleep(self.args.sample_s)

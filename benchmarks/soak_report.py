@@ -33,6 +33,7 @@ class Run:
     failures: int
     latencies: list[int]
     rss: Series
+    backlog: Series
     probe: list[dict[str, Any]]
     window: tuple[float, float]
     api_cpu: float
@@ -50,9 +51,10 @@ class Run:
         start = soak.window_start if soak.window_start is not None else 0.0
         window = (start, start + soak.measured_s)
         rss = [(t, float(kib)) for t, kib in soak.rss]
+        backlog = [(t, float(n)) for t, n in soak.backlog]
         return cls(
-            soak.args, soak.sent, soak.failures, soak.latencies, rss, probe, window, api_cpu,
-            client_cpu,
+            soak.args, soak.sent, soak.failures, soak.latencies, rss, backlog, probe, window,
+            api_cpu, client_cpu,
         )  # fmt: skip
 
     def probe_series(self, *path: str) -> Series:
@@ -108,6 +110,14 @@ def _traffic(run: Run) -> None:
     )
     start, end = run.window
     print(f"warm-up {start:.0f} s, then a measured window of {(end - start) / 60:g} min")
+    due = int(end * args.rate)
+    backlog = max((n for t, n in run.backlog if start <= t <= end), default=0)
+    print(f"requests unanswered at once in the window, at most: {backlog:.0f} (sampled)")
+    if run.sent < 0.98 * due or backlog > args.rate:  # more than a second's worth waiting
+        print(
+            f"BEHIND SCHEDULE: {run.sent:,} of {due:,} requests sent, up to {backlog:.0f} "
+            "waiting (a loaded machine): memory under a backlog is not the steady state's"
+        )
 
 
 def _cache(run: Run) -> None:
