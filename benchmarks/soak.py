@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import psutil
@@ -59,6 +59,19 @@ ROOT = Path(__file__).parents[1]
 MIN_WARMUP_S = 60.0
 MAX_WARMUP_S = 30 * 60.0
 """The window starts here even if the cache never reached its bound (said so)."""
+
+
+class Workload(Protocol):
+    def session(self, i: int) -> str:
+        """The session that request number `i` speaks in."""
+        ...
+
+
+def workload(args: argparse.Namespace) -> Workload:
+    """`--workload`'s sessions, as `_Growing` or `_Rolling` (below) draw them."""
+    if args.workload == "rolling":
+        return _Rolling(args.sessions, args.turns)
+    return _Growing(args.sessions)
 
 
 class _Growing:
@@ -95,11 +108,7 @@ class _Soak:
     def __init__(self, url: str, args: argparse.Namespace) -> None:
         self.url = url
         self.args = args
-        self.workload = (
-            _Rolling(args.sessions, args.turns)
-            if args.workload == "rolling"
-            else _Growing(args.sessions)
-        )
+        self.workload = workload(args)
         self.latencies: list[int] = []
         self.failures = 0
         self.sent = self.finished = 0
@@ -193,7 +202,7 @@ async def _run(url: str, pid: int, probe: Path, args: argparse.Namespace) -> tup
     return soak, started_wall
 
 
-def _turns(text: str) -> tuple[int, int]:
+def turns(text: str) -> tuple[int, int]:
     low, _, high = text.partition("-")
     turns = (int(low), int(high or low))
     if not 1 <= turns[0] <= turns[1]:
@@ -207,7 +216,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=10, help="the measured window")
     parser.add_argument("--rate", type=float, default=40)
     parser.add_argument("--sessions", type=int, default=500)
-    parser.add_argument("--turns", type=_turns, default=(10, 20), help="rolling: LOW-HIGH")
+    parser.add_argument("--turns", type=turns, default=(10, 20), help="rolling: LOW-HIGH")
     parser.add_argument("--warmup", default="auto", help="'auto' or seconds")
     parser.add_argument("--settle-s", type=float, default=60)
     parser.add_argument("--sample-s", type=float, default=5)
