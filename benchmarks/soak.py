@@ -16,8 +16,11 @@ on schedule whether or not the earlier ones have answered). Two workloads:
 
 **Warm-up, then a measured window.** A bounded cache grows until it reaches its bound,
 which is not a leak, so the window starts only once the served app reports (through
-`benchmarks/soak_probe.py`) that the SQLite session store's history cache is at its bound,
-plus `--settle-s` (at least 60 s from the start); `--warmup SECONDS` fixes it instead.
+`benchmarks/soak_probe.py`) that the SQLite session store's history cache is at its bound
+(it has dropped a history) and, in `rolling`, every slot has begun a whole conversation
+(until then histories are shorter than in the steady state, and a cache full of sessions
+still fills with messages), plus `--settle-s` (at least 60 s from the start);
+`--warmup SECONDS` fixes it instead.
 Then `--minutes` of measurement. Prints the cache fill at both ends of the window, RSS
 (start, end, max, least-squares slope over the window and its second half), the Python
 heap (`sys.getallocatedblocks`), pymalloc's arenas, SQLite's own heap, the gc-tracked
@@ -66,6 +69,11 @@ class Workload(Protocol):
         """The session that request number `i` speaks in."""
         ...
 
+    @property
+    def settled(self) -> bool:
+        """Whether the mix of conversations has reached its steady state."""
+        ...
+
 
 def workload(args: argparse.Namespace) -> Workload:
     """`--workload`'s sessions, as `_Growing` or `_Rolling` (below) draw them."""
@@ -76,6 +84,9 @@ def workload(args: argparse.Namespace) -> Workload:
 
 class _Growing:
     """New sessions for the first `sessions` requests, then round-robin over them."""
+
+    settled = True
+    """Never steady (histories grow for ever): the cache's bound is what ends the warm-up."""
 
     def __init__(self, sessions: int) -> None:
         self.sessions = sessions
@@ -93,6 +104,15 @@ class _Rolling:
         # (session, turns left); the first ones start part-way, so they end staggered.
         self.slots = [(f"r{k}", self.random.randint(1, turns[1])) for k in range(sessions)]
         self.opened = sessions
+        self.fresh: set[int] = set()
+        """Slots whose part-way first conversation has ended."""
+
+    @property
+    def settled(self) -> bool:
+        """Every slot is on a whole conversation: the first ones began with empty histories
+        part-way through their turns, so until they end, histories are shorter than the
+        steady state's (and the history cache's contents still grow)."""
+        return len(self.fresh) == len(self.slots)
 
     def session(self, i: int) -> str:
         slot = i % len(self.slots)
@@ -100,6 +120,7 @@ class _Rolling:
         if left == 0:
             session, left = f"r{self.opened}", self.random.randint(*self.turns)
             self.opened += 1
+            self.fresh.add(slot)
         self.slots[slot] = (session, left - 1)
         return session
 
@@ -161,16 +182,18 @@ class _Soak:
             self.rss.append((elapsed, process.memory_info().rss // 1024))
             self.backlog.append((elapsed, self.sent - self.finished))
             if self.window_start is None:
-                self.window_start = _window_start(elapsed, probe, self.args.settle_s)
+                settled = self.workload.settled
+                self.window_start = _window_start(elapsed, probe, self.args.settle_s, settled)
             await asyncio.sleep(self.args.sample_s)
 
 
-def _window_start(elapsed: float, probe: Path, settle_s: float) -> float | None:
-    """When to start measuring: `settle_s` after the cache is at its bound (auto)."""
+def _window_start(elapsed: float, probe: Path, settle_s: float, settled: bool) -> float | None:
+    """When to start measuring (auto): `settle_s` after the cache is at its bound and the
+    workload's mix is steady."""
     if elapsed >= MAX_WARMUP_S:
         return elapsed
     rows = _probe_rows(probe)
-    if rows and (rows[-1].get("cache") or {}).get("at_bound"):
+    if settled and rows and (rows[-1].get("cache") or {}).get("at_bound"):
         return max(MIN_WARMUP_S, elapsed + settle_s)
     return None
 

@@ -87,6 +87,7 @@ def report(run: Run) -> None:
         print("too few RSS samples in the window to judge")
         return
     _line("RSS KiB", rss)
+    _line("history cache messages", run.probe_series("cache", "messages"))
     _line("anonymous KiB (smaps_rollup)", run.probe_series("smaps_kib", "Anonymous"))
     _line("Python blocks (sys.getallocatedblocks)", run.probe_series("allocated_blocks"))
     _line("pymalloc bytes in use", run.probe_series("pymalloc", "bytes_in_use"))
