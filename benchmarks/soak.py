@@ -244,6 +244,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--settle-s", type=float, default=60)
     parser.add_argument("--sample-s", type=float, default=5)
     parser.add_argument("--probe-s", type=float, default=10, help="in-app probe period")
+    parser.add_argument("--server-log", type=Path, help="the server's stderr (else dropped)")
     return parser.parse_args()
 
 
@@ -263,7 +264,7 @@ def main() -> None:
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=args.server_log.open("wb") if args.server_log else subprocess.DEVNULL,
         )
         cpu_start = time.process_time()
         try:

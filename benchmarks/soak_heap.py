@@ -108,7 +108,9 @@ def main() -> None:
     print(machine_line())
     print(f"workload {args.workload}, history cache bound lowered to {args.cached_messages:,}")
     print("   sent  pyblocks arenas pymal-KiB glibc-KiB gc-objects sessions messages  evicted")
-    _grown(asyncio.run(_drive(args)))
+    snapshots = asyncio.run(_drive(args))
+    if args.tracemalloc:
+        _grown(snapshots)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ directory. A daemon thread then appends one JSON line to `probe.jsonl` there eve
   "in use" beside growing arenas is fragmentation, not a leak);
 - glibc's heap (`mallinfo2`): in use vs freed-but-kept, for allocations pymalloc does
   not serve (C libraries, Python objects over 512 bytes);
-- gc generation counts and the number of gc-tracked objects, with the 25 commonest
-  types (a structure that keeps one object per session shows as a count that grows);
+- gc generation counts and collections. Not `gc.get_objects()`: its list keeps every
+  object alive while this thread counts them, a sqlite3 cursor included, and a COMMIT
+  on the event loop then failed with "SQL statements in progress" (a 20/s rolling soak,
+  after ~5,400 requests). `benchmarks/soak_heap.py` counts types, in one thread;
 - SQLite's own heap (`sqlite3_memory_used`, its page caches included);
 - the SQLite session store's history cache fill (sessions, messages), so the reader sees
   when it reached its bound.
@@ -34,7 +36,6 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,6 @@ def _smaps() -> dict[str, int]:
 
 
 def _sample(started: float, store: Any) -> dict[str, Any]:
-    objects = gc.get_objects()
-    types = Counter(type(o).__qualname__ for o in objects)
     row: dict[str, Any] = {
         "t": round(time.monotonic() - started, 1),
         "wall": time.time(),
@@ -140,13 +139,10 @@ def _sample(started: float, store: Any) -> dict[str, Any]:
         "allocated_blocks": sys.getallocatedblocks(),
         "gc_count": gc.get_count(),
         "gc_collections": [s["collections"] for s in gc.get_stats()],
-        "gc_objects": len(objects),
-        "types": dict(types.most_common(25)),
         "cache": cache_fill(store),
         "pymalloc": pymalloc_stats(),
         "malloc_kib": malloc_stats(),
     }
-    del objects
     if tracemalloc.is_tracing():  # live now, and the most at once since the last sample
         live, peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()

@@ -95,7 +95,6 @@ def report(run: Run) -> None:
     _line("glibc malloc in use KiB", run.probe_series("malloc_kib", "in_use"))
     _line("glibc malloc free, kept KiB", run.probe_series("malloc_kib", "free"))
     _line("SQLite heap KiB (sqlite3_memory_used)", run.probe_series("sqlite_kib"))
-    _types(run)
     _verdict(rss)
 
 
@@ -144,19 +143,6 @@ def _line(label: str, series: Series) -> None:
         f"{label}: start {start:,.0f}  end {end:,.0f}  max {max(v for _, v in series):,.0f}  "
         f"end-start {end - start:+,.0f}  slope {slope_per_min(series):+,.1f}/min, "
         f"second half {slope_per_min(half):+,.1f}/min"
-    )
-
-
-def _types(run: Run) -> None:
-    """The gc-tracked types whose count grew most over the window (a per-session leak)."""
-    first, last = run.probe_at(run.window[0]), run.probe_at(run.window[1])
-    if not first or not last:
-        return
-    before, after = first["types"], last["types"]
-    grown = sorted(((after[k] - before.get(k, 0), k) for k in after), reverse=True)[:5]
-    print(
-        f"gc-tracked objects: {first['gc_objects']:,} -> {last['gc_objects']:,}; "
-        "most grown: " + ", ".join(f"{k} {d:+,}" for d, k in grown)
     )
 
 
