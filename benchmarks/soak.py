@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/soak.py [--workload growing|rolling] [--minutes 10]
         [--rate 40] [--sessions 500] [--turns 10-20] [--warmup auto|SECONDS]
-        [--settle-s 60] [--sample-s 5]
+        [--settle-s 60] [--sample-s 5] [--probe-s 10] [--server-log PATH]
 
 Sends `POST /sessions/{id}/messages` at `--rate` requests/s, open loop (a request is sent
 on schedule whether or not the earlier ones have answered). Two workloads:
