@@ -99,7 +99,12 @@ def main() -> None:
     parser.add_argument("--cached-messages", type=int, default=2_000)
     parser.add_argument("--tracemalloc", action="store_true")
     args = parser.parse_args()
-    os.environ["KEEL_HOME"] = tempfile.mkdtemp(prefix="keel-soak-heap-")
+    with tempfile.TemporaryDirectory(prefix="keel-soak-heap-") as home:
+        os.environ["KEEL_HOME"] = home
+        _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
     from keel.storage import sqlite_sessions
 
     sqlite_sessions.CACHED_MESSAGES = args.cached_messages
