@@ -220,6 +220,42 @@ async def test_history_cache_is_bounded_by_messages_as_conversations_grow(
         for session in ("a", "b", "c"):
             await sqlite_store.append(session, CONVERSATION[:2])
             assert await sqlite_store.load(session) == CONVERSATION[:2] * (turn + 1)
-    cached = sqlite_store._cache.values()  # pyright: ignore[reportPrivateUsage]
-    assert sum(len(c.messages) for c in cached) <= 10
+    fill = sqlite_store.cache_fill()
+    assert fill.messages <= 10
+    assert fill.evicted > 0
     assert await sqlite_store.load("a") == CONVERSATION[:2] * 3  # evicted: read back whole
+
+
+async def test_history_cache_is_bounded_in_size_not_only_in_messages(
+    sqlite_store: SQLiteSessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.storage import sqlite_sessions
+
+    monkeypatch.setattr(sqlite_sessions, "CACHED_CHARS", 50_000)
+    big = [Message.user("x" * 10_000)]  # one message, ten thousand characters
+    for session in range(20):  # 200,000 characters: four times the bound, 20 messages
+        await sqlite_store.append(f"s{session}", big)
+        assert await sqlite_store.load(f"s{session}") == big
+    fill = sqlite_store.cache_fill()
+    assert fill.chars <= 50_000
+    assert fill.sessions < 5
+    assert fill.evicted == 20 - fill.sessions
+    assert await sqlite_store.load("s0") == big  # evicted: read back from the database
+
+
+async def test_history_cache_keeps_its_bound_under_round_robin_over_growing_sessions(
+    sqlite_store: SQLiteSessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The soak's workload (BENCHMARKS.md, issue 12): more sessions than fit, in a cycle,
+    each growing every turn; the cache's fill never passes its bounds."""
+    from keel.storage import sqlite_sessions
+
+    monkeypatch.setattr(sqlite_sessions, "CACHED_SESSIONS", 8)
+    monkeypatch.setattr(sqlite_sessions, "CACHED_MESSAGES", 40)
+    for turn in range(12):
+        for session in range(10):
+            await sqlite_store.append(f"s{session}", CONVERSATION[:2])
+            assert len(await sqlite_store.load(f"s{session}")) == 2 * (turn + 1)
+            fill = sqlite_store.cache_fill()
+            assert fill.sessions <= 8
+            assert fill.messages <= 40 or fill.sessions == 1  # the newest stays, whole

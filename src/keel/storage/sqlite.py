@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from collections.abc import Generator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +70,8 @@ class SQLiteDatabase:
         # isolation_level=None: no implicit transactions; `transaction()` opens them.
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._lock = threading.RLock()
-        for pragma in _PRAGMAS:
-            self._conn.execute(pragma)
+        for pragma in _PRAGMAS:  # each row read: an unread pragma is a statement running
+            self._conn.execute(pragma).fetchall()
         self._checkpointer = _Checkpointer(self.path)
         self.migrate()
 
@@ -79,21 +79,32 @@ class SQLiteDatabase:
     def transaction(self) -> Generator[sqlite3.Connection]:
         """A write transaction: all of it commits, or none of it does."""
         with self._lock:
+            self._end_failed_transaction()
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                with suppress(sqlite3.Error):  # if it fails too, the next use retries it
+                    self._end_failed_transaction()
                 raise
-            self._conn.execute("COMMIT")
         if self._checkpointer.committed():
             self._truncate_wal()
+
+    def _end_failed_transaction(self) -> None:
+        """Roll back what a failed COMMIT (or ROLLBACK) left open: "SQL statements in
+        progress" while some reference keeps a writing statement's cursor alive. Left
+        open, every later BEGIN failed and the server answered 500 until restarted (a
+        soak, BENCHMARKS.md issue 12); reads would have seen the failed writes."""
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def write(self, sql: str, parameters: Sequence[Any] = ()) -> int:
         """One statement that commits by itself (SQLite autocommit), returning the rows it
         changed: as durable as a `transaction()`, without the BEGIN and COMMIT round trips
         (each releases and retakes the GIL) — for single-row writes on a hot path."""
         with self._lock:
+            self._end_failed_transaction()
             changed = self._conn.execute(sql, parameters).rowcount
         if self._checkpointer.committed():
             self._truncate_wal()
@@ -102,6 +113,7 @@ class SQLiteDatabase:
     @contextmanager
     def reading(self) -> Generator[sqlite3.Connection]:
         with self._lock:
+            self._end_failed_transaction()
             yield self._conn
 
     def schema_version(self) -> int:
@@ -136,7 +148,9 @@ class SQLiteDatabase:
 
     def _truncate_wal(self) -> None:
         with self._lock:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Read its row: until then the pragma is a statement in progress, and one kept
+            # alive past here (any reference to its cursor) made every COMMIT fail.
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         self._checkpointer.wait()

@@ -24,13 +24,28 @@ from keel.messages import Message, message_to_json, messages_from_json
 from keel.principal import DEFAULT_TENANT
 from keel.storage.sqlite import SQLiteDatabase
 
-__all__ = ["SQLiteSessionStore", "Turn"]
+__all__ = ["CacheFill", "SQLiteSessionStore", "Turn"]
 
 CACHED_SESSIONS = 512
 """Decoded histories kept in memory, least recently loaded dropped first."""
 CACHED_MESSAGES = 20_000
 """…and at most this many messages in them all: conversations grow, and a cache bounded
 by sessions alone grew with them (a 10-minute soak over 500 sessions: +8 MB RSS)."""
+CACHED_CHARS = 8_000_000
+"""…and at most this many characters of their stored JSON: a message has no size limit
+(a tool may return megabytes), so a bound in messages alone is no bound in bytes. The
+decoded messages take a small multiple of their JSON's size."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheFill:
+    """What the decoded-history cache holds now, against `CACHED_*`; `evicted` counts the
+    histories dropped to stay within them (above zero: the cache has reached its bound)."""
+
+    sessions: int
+    messages: int
+    chars: int
+    evicted: int
 
 
 @dataclass(slots=True)
@@ -38,8 +53,10 @@ class _Cached:
     created_at: float
     last_seq: int
     messages: list[Message] = field(default_factory=list[Message])
-    counted: int = 0
-    """How many of `messages` the store's running total holds."""
+    chars: int = 0
+    """The length of `messages`' stored JSON."""
+    counted: tuple[int, int] = (0, 0)
+    """(messages, chars) of this history in the store's running totals."""
 
 
 class SQLiteSessionStore:
@@ -48,7 +65,7 @@ class SQLiteSessionStore:
     def __init__(self, database: str | Path | SQLiteDatabase) -> None:
         self.db = database if isinstance(database, SQLiteDatabase) else SQLiteDatabase(database)
         self._cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
-        self._cached_messages = 0
+        self._cached_messages = self._cached_chars = self._evicted = 0
 
     async def exists(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> bool:
         check_session_id(session_id)
@@ -78,6 +95,7 @@ class SQLiteSessionStore:
             ).fetchall()
         if rows:
             cached.messages.extend(_decode(session_id, rows))
+            cached.chars += sum(len(r[1]) for r in rows)
             cached.last_seq = rows[-1][0]
         self._remember(key, cached)
         return list(cached.messages)
@@ -85,17 +103,29 @@ class SQLiteSessionStore:
     def _remember(self, key: tuple[str, str], cached: _Cached) -> None:
         self._drop(key)
         self._cache[key] = cached  # last: the most recently used
-        cached.counted = len(cached.messages)
-        self._cached_messages += cached.counted
-        while len(self._cache) > 1 and (
-            len(self._cache) > CACHED_SESSIONS or self._cached_messages > CACHED_MESSAGES
-        ):
+        cached.counted = (len(cached.messages), cached.chars)
+        self._cached_messages += cached.counted[0]
+        self._cached_chars += cached.counted[1]
+        while len(self._cache) > 1 and self._over_bound():  # the newest stays, whatever size
             self._drop(next(iter(self._cache)))
+            self._evicted += 1
+
+    def _over_bound(self) -> bool:
+        return (
+            len(self._cache) > CACHED_SESSIONS
+            or self._cached_messages > CACHED_MESSAGES
+            or self._cached_chars > CACHED_CHARS
+        )
 
     def _drop(self, key: tuple[str, str]) -> None:
         dropped = self._cache.pop(key, None)
         if dropped is not None:
-            self._cached_messages -= dropped.counted
+            self._cached_messages -= dropped.counted[0]
+            self._cached_chars -= dropped.counted[1]
+
+    def cache_fill(self) -> CacheFill:
+        """The decoded-history cache's fill, for a soak or an operator to see it bounded."""
+        return CacheFill(len(self._cache), self._cached_messages, self._cached_chars, self._evicted)
 
     def forget(self, session_id: str, *, tenant_id: str = DEFAULT_TENANT) -> None:
         """Drop the cached history of a session (after deleting it by other means)."""
