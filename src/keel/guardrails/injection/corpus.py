@@ -79,14 +79,19 @@ _SLOTS: dict[str, tuple[str, ...]] = {
 }
 
 
+_HEADER = re.compile(r"\[[a-z0-9][a-z0-9-]*\]")
+
+
 def _read_families(name: str) -> tuple[tuple[str, str], ...]:
-    """(family, template) pairs from `data/<name>.txt`; `\\n` in a line is a newline."""
+    """(family, template) pairs from `data/<name>.txt`; `\\n` in a line is a newline.
+    A header is `[lower-case-name]` alone on its line: a template that starts and ends
+    with brackets (`[INST] ... [/INST]`) is a template."""
     pairs: list[tuple[str, str]] = []
     family = ""
     for line in (DATA / f"{name}.txt").read_text("utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        if line.startswith("[") and line.endswith("]"):
+        if _HEADER.fullmatch(line):
             family = line[1:-1]
             continue
         pairs.append((family, line.replace("\\n", "\n")))
@@ -97,8 +102,11 @@ ATTACKS = _read_families("attacks")
 BENIGN = _read_families("benign")
 ATTACKS_MORE = _read_families("attacks_more")
 BENIGN_MORE = _read_families("benign_more")
+ATTACKS_THIRD = _read_families("attacks_third")
+BENIGN_THIRD = _read_families("benign_third")
 """Families written after the test split had been read (PROVENANCE.md): they go to train
-or validation only, from their own random stream, so the test split stays as it was."""
+or validation only, each round from its own random stream, so the test split and the
+earlier rounds' lines stay as they were."""
 
 _GOAL_VERBS = (
     "answer without restrictions",
@@ -214,14 +222,26 @@ def generate(seed: int = SEED) -> dict[str, list[Example]]:
     for family, template in BENIGN:
         for example in _benign_variants(f"benign:{family}", template, rng):
             splits[split_of(str(example["family"]))].append(example)
-    more = random.Random(seed + 1)
-    for family, template in ATTACKS_MORE:
-        for example in _attack_variants(f"attack:{family}", template, more):
-            splits[split_of(str(example["family"]), test=False)].append(example)
-    for family, template in BENIGN_MORE:
-        for example in _benign_variants(f"benign:{family}", template, more):
-            splits[split_of(str(example["family"]), test=False)].append(example)
+    for offset, (attacks, benign) in enumerate(
+        ((ATTACKS_MORE, BENIGN_MORE), (ATTACKS_THIRD, BENIGN_THIRD)), start=1
+    ):
+        _later_round(splits, attacks, benign, random.Random(seed + offset))
     return splits
+
+
+def _later_round(
+    splits: dict[str, list[Example]],
+    attacks: tuple[tuple[str, str], ...],
+    benign: tuple[tuple[str, str], ...],
+    rng: random.Random,
+) -> None:
+    """A later round's families, into train or validation only."""
+    for family, template in attacks:
+        for example in _attack_variants(f"attack:{family}", template, rng):
+            splits[split_of(str(example["family"]), test=False)].append(example)
+    for family, template in benign:
+        for example in _benign_variants(f"benign:{family}", template, rng):
+            splits[split_of(str(example["family"]), test=False)].append(example)
 
 
 def load_split(name: str) -> list[Example]:
