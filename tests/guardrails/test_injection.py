@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -71,6 +73,7 @@ def test_hostile_inputs_get_a_decision_without_crashing(text: str) -> None:
     scored = fast_score(text)
     assert 0.0 <= scored.score <= 1.0
     assert len(views(text)) <= 16
+    assert InjectionGuard().inspect(text).action in {"allow", "block"}  # both tiers
 
 
 def test_re2_and_re_give_the_fast_tier_the_same_scores() -> None:
@@ -104,9 +107,9 @@ async def test_both_tiers_on_the_held_out_split() -> None:
     tpr = sum(v.action == "block" for v in attacks) / len(attacks)
     fpr = sum(v.action == "block" for v in benign) / len(benign)
     assert fpr <= 0.01
-    # 74.4 % measured (BENCHMARKS.md): far below the 97 % target on 12 attack families
-    # the classifier never saw; this guards against regressions, it does not claim the bar.
-    assert tpr >= 0.60
+    # Measured figure in BENCHMARKS.md (issue 10); this guards against regressions on 12
+    # attack families the classifier never saw, it does not claim the 97 % bar.
+    assert tpr >= 0.70
 
 
 def test_untrusted_tool_results_are_wrapped_or_withheld() -> None:
@@ -122,17 +125,35 @@ def test_wrapped_data_cannot_close_its_own_marker() -> None:
     assert text.count("</untrusted_data>") == 1
 
 
-def test_the_classifier_refuses_an_embedder_it_was_not_trained_on(
-    monkeypatch: pytest.MonkeyPatch,
+def test_weights_for_other_features_are_refused_with_the_retrain_command(
+    tmp_path: Path,
 ) -> None:
-    from keel.embeddings import HashEmbedder
+    """A weights file trained on another feature space (an older Keel's MiniLM window,
+    another hash size) must not score messages with the wrong meaning."""
     from keel.exceptions import ConfigurationError
-    from keel.guardrails import injection
+    from keel.guardrails.injection.classifier import InjectionClassifier
 
-    injection._classifier.cache_clear()  # pyright: ignore[reportPrivateUsage]
-    monkeypatch.setattr(injection, "_embedder", HashEmbedder)
-    try:
-        with pytest.raises(ConfigurationError, match=r"trained on .*retrain it with"):
-            injection._classifier()  # pyright: ignore[reportPrivateUsage]
-    finally:
-        injection._classifier.cache_clear()  # pyright: ignore[reportPrivateUsage]
+    shipped = InjectionClassifier.load()
+    stale = tmp_path / "classifier.npz"
+    replace(shipped, features="minilm-window").save(stale)
+    with pytest.raises(ConfigurationError, match=r"trained on 'minilm-window'.*retrain it"):
+        InjectionClassifier.load(stale)
+    assert InjectionClassifier.load().threshold == shipped.threshold
+
+
+def test_an_attack_inside_a_long_ordinary_message_is_still_caught() -> None:
+    """The second tier scores a long message in pieces: an attack pasted into 3,000
+    characters of an ordinary complaint is not averaged away by the rest."""
+    complaint = (
+        "I ordered a desk lamp three weeks ago and the tracking page still says it is in "
+        "transit. I called the courier twice and they told me to contact you instead. "
+    )
+    guard = InjectionGuard()
+    caught = [
+        str(e["text"])
+        for e in load_split("validation")
+        if e["label"] == 1 and guard.inspect(str(e["text"])).action == "block"
+    ][:40]
+    padded = [complaint * 10 + text + " " + complaint * 10 for text in caught]
+    assert sum(guard.inspect(t).action == "block" for t in padded) >= 0.9 * len(caught)
+    assert guard.inspect(complaint * 20).action == "allow"
