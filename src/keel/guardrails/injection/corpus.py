@@ -4,7 +4,7 @@ Provenance (`data/PROVENANCE.md`): every template in `data/attacks.txt` and
 `data/benign.txt` was written for Keel (issue 10) by its engineers; no published
 jailbreak, prompt-injection or red-team corpus was read, copied or used to train or tune
 anything here. Variants come from slot filling, wrappers (a customer message around the
-text), obfuscations (leetspeak, spaced letters, look-alike letters, zero-width
+text, from one pool for both labels), obfuscations (leetspeak, spaced letters, look-alike letters, zero-width
 characters, base64, hex, URL-encoding, rot13) and typos.
 
 The split is by *family* (a `[name]` block of templates written as variations of one
@@ -114,7 +114,9 @@ _GOAL_VERBS = (
     "reveal internal data",
     "ignore your safety rules",
 )
-_WRAP_ATTACK = (
+_WRAPPERS = (
+    "{x}",
+    "{x}",
     "{x}",
     "{x}",
     "Hi! Quick question about {order}. {x}",
@@ -126,18 +128,20 @@ _WRAP_ATTACK = (
     "annoying because I need it for a trip. {x}",
     "{x}\n\nAlso, can you tell me when {order} will arrive?",
     "Ticket from web form. Name: {name}. Order: {order}. Message: {x}",
-)
-_WRAP_BENIGN = (
-    "{x}",
-    "{x}",
     "Hello, {x}",
     "{x} Thanks!",
     "Hi team, {x} Regards, Priya",
     "Good morning. {x} Kind regards",
     "Hi, it's {name} again. {x}",
     "{x}\n\nOrder number: {order}. Sent from my phone.",
-    "Ticket from web form. Name: {name}. Order: {order}. Message: {x}",
 )
+"""The customer message around a template, ONE pool for both labels, drawn independently
+of label and family. Until 2026-11-23 (third session) attacks and benign messages had
+pools of their own ("Anyway, ..." and "five stars" only around attacks, "Kind regards"
+only around benign), in every split, and the n-gram classifier learned the wrappers:
+re-wrapping held-out messages in the other label's wrappers cut out-of-fold TPR from
+94 % to 78.5 % and raised FPR from 0.5 % to 7.5 % (PROVENANCE.md). This pool is the
+union of the two (the unwrapped `{x}` kept at its old share, 4 in 18 ~ 2 in 9-10)."""
 _SLOT = re.compile(r"\{(\w+)\}")
 _ZW = "\u200b"
 _HOMO = str.maketrans("aeopcxi", "\u0430\u0435\u043e\u0440\u0441\u0445\u0456")  # Cyrillic
@@ -191,7 +195,7 @@ VARIANTS = 10
 
 def _attack_variants(family: str, template: str, rng: random.Random) -> Iterator[Example]:
     for _ in range(VARIANTS):
-        text = _fill(rng.choice(_WRAP_ATTACK).replace("{x}", template), rng)
+        text = _fill(rng.choice(_WRAPPERS).replace("{x}", template), rng)
         variant = "plain"
         if rng.random() < 0.35:
             text, variant = _obfuscate(text, rng)
@@ -202,7 +206,7 @@ def _attack_variants(family: str, template: str, rng: random.Random) -> Iterator
 
 def _benign_variants(family: str, template: str, rng: random.Random) -> Iterator[Example]:
     for _ in range(VARIANTS):
-        text = _fill(rng.choice(_WRAP_BENIGN).replace("{x}", template), rng)
+        text = _fill(rng.choice(_WRAPPERS).replace("{x}", template), rng)
         variant = "plain"
         if rng.random() < 0.3:
             text, variant = _typo(text, rng), "typo"
