@@ -4,8 +4,8 @@ Provenance (`data/PROVENANCE.md`): every template in `data/attacks.txt` and
 `data/benign.txt` was written for Keel (issue 10) by its engineers; no published
 jailbreak, prompt-injection or red-team corpus was read, copied or used to train or tune
 anything here. Variants come from slot filling, wrappers (a customer message around the
-text, from one pool for both labels), obfuscations (leetspeak, spaced letters, look-alike letters, zero-width
-characters, base64, hex, URL-encoding, rot13) and typos.
+text, from one pool for both labels), obfuscations (leetspeak, spaced letters, look-alike
+letters, zero-width characters, base64, hex, URL-encoding, rot13) and typos.
 
 The split is by *family* (a `[name]` block of templates written as variations of one
 idea): every variant of every template of a family lands in the same split, so the
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["ATTACKS", "BENIGN", "Example", "generate", "load_split"]
+__all__ = ["ATTACKS", "BENIGN", "WRAPPERS", "Example", "generate", "load_split"]
 
 DATA = Path(__file__).parent / "data"
 SEED = 10
@@ -114,7 +114,7 @@ _GOAL_VERBS = (
     "reveal internal data",
     "ignore your safety rules",
 )
-_WRAPPERS = (
+WRAPPERS = (
     "{x}",
     "{x}",
     "{x}",
@@ -195,7 +195,7 @@ VARIANTS = 10
 
 def _attack_variants(family: str, template: str, rng: random.Random) -> Iterator[Example]:
     for _ in range(VARIANTS):
-        text = _fill(rng.choice(_WRAPPERS).replace("{x}", template), rng)
+        text = _fill(rng.choice(WRAPPERS).replace("{x}", template), rng)
         variant = "plain"
         if rng.random() < 0.35:
             text, variant = _obfuscate(text, rng)
@@ -206,7 +206,7 @@ def _attack_variants(family: str, template: str, rng: random.Random) -> Iterator
 
 def _benign_variants(family: str, template: str, rng: random.Random) -> Iterator[Example]:
     for _ in range(VARIANTS):
-        text = _fill(rng.choice(_WRAPPERS).replace("{x}", template), rng)
+        text = _fill(rng.choice(WRAPPERS).replace("{x}", template), rng)
         variant = "plain"
         if rng.random() < 0.3:
             text, variant = _typo(text, rng), "typo"
