@@ -1,6 +1,7 @@
 """Guardrails: latency per guardrail on 2,000-character messages, injection detection per
-tier on the held-out split, PII recall per kind, and parallel vs sequential input
-guardrails beside a slow model.
+tier on the held-out split (alone, and padded inside ~3,000 characters of test benign
+messages), PII recall per kind, and parallel vs sequential input guardrails beside a
+slow model.
 
     .venv/bin/python benchmarks/guardrails.py            # everything (~2-4 min here)
     .venv/bin/python benchmarks/guardrails.py --quick    # fewer repetitions
@@ -38,7 +39,7 @@ from keel.guardrails.builtin import PiiRedaction
 from keel.guardrails.filters import Commitments, OtherCustomersPII, SecretLeak, TopicGuard
 from keel.guardrails.injection import FastInjectionGuard, InjectionGuard, second_tier
 from keel.guardrails.injection.classifier import InjectionClassifier
-from keel.guardrails.injection.corpus import load_split
+from keel.guardrails.injection.corpus import load_split, padded
 from keel.guardrails.injection.fast import fast_score
 from keel.guardrails.middleware import Guardrails
 from keel.guardrails.pii import PII_KINDS, find_pii
@@ -146,6 +147,19 @@ def detection() -> None:
         ("both tiers", combined),
     ):
         print(f"  {name:28} TPR {tpr_at(scores, labels, 0.01):6.1%} at FPR <= 1% (ROC point)")
+    padded_detection(texts, labels)
+
+
+def padded_detection(texts: list[str], labels: list[int], size: int = 3000) -> None:
+    """Every test message placed at a random point among ~3,000 characters of test benign
+    messages (an attack inside a long e-mail or tool result; a long ordinary one)."""
+    rng = random.Random(7)
+    filler = [t for t, y in zip(texts, labels, strict=True) if not y]
+    guard = InjectionGuard()
+    blocked = [guard.inspect(padded(t, filler, rng, size)).action == "block" for t in texts]
+    tpr = sum(b for b, y in zip(blocked, labels, strict=True) if y) / sum(labels)
+    fpr = sum(b for b, y in zip(blocked, labels, strict=True) if not y) / len(filler)
+    print(f"  both tiers, padded to ~{size:,} chars    TPR {tpr:6.1%}  FPR {fpr:5.1%}")
 
 
 def tpr_at(scores: list[float], labels: list[int], max_fpr: float) -> float:

@@ -22,11 +22,11 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["ATTACKS", "BENIGN", "WRAPPERS", "Example", "generate", "load_split"]
+__all__ = ["ATTACKS", "BENIGN", "WRAPPERS", "Example", "generate", "load_split", "padded"]
 
 DATA = Path(__file__).parent / "data"
 SEED = 10
@@ -246,6 +246,26 @@ def _later_round(
     for family, template in benign:
         for example in _benign_variants(f"benign:{family}", template, rng):
             splits[split_of(str(example["family"]), test=False)].append(example)
+
+
+def padded(core: str, filler: Sequence[str], rng: random.Random, size: int) -> str:
+    """`core` at a random place among whole messages drawn from `filler`, about `size`
+    characters in all (never shorter than `core`).
+
+    Why: an indirect injection arrives inside a long e-mail, review, document or tool
+    result. Training copies padded with benign messages teach the second tier that
+    ordinary text around a directive does not make it benign; evaluation copies (filler
+    from the same held-out families) measure it. The label is the core's."""
+    room = max(0, size - len(core))
+    before = rng.randint(0, room)
+    return " ".join([*_filler(before, filler, rng), core, *_filler(room - before, filler, rng)])
+
+
+def _filler(length: int, filler: Sequence[str], rng: random.Random) -> list[str]:
+    drawn: list[str] = []
+    while sum(len(m) + 1 for m in drawn) < length:
+        drawn.append(rng.choice(filler))
+    return drawn
 
 
 def load_split(name: str) -> list[Example]:
