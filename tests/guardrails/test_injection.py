@@ -179,8 +179,9 @@ def test_an_attack_inside_a_long_ordinary_message_is_still_caught() -> None:
     characters of an ordinary complaint is not always averaged away by the rest.
 
     A regression floor, not a bar met: of the first 200 validation attacks the shipped
-    model blocks, 69 (34.5 %) are still blocked inside the padding (BENCHMARKS.md, issue
-    10). The first 40 alone gave >= 90 % before the wrappers became one pool, partly
+    model blocks, 68 (34.0 %) are still blocked inside the padding since each piece carries
+    its own fast-tier signals (69 when every piece carried the whole message's; BENCHMARKS.md,
+    issue 10). The first 40 alone gave >= 90 % before the wrappers became one pool, partly
     because this complaint reads like a wrapper then used only around attacks ("I ordered
     the {product} last week and it still hasn't shipped"); the earlier model blocked
     107 of its 200 (53.5 %). Padding is a known way past this tier."""
