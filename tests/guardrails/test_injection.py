@@ -16,7 +16,7 @@ from keel.guardrails.injection import (
     UntrustedData,
     wrap_untrusted,
 )
-from keel.guardrails.injection.corpus import DATA, WRAPPERS, generate, load_split
+from keel.guardrails.injection.corpus import DATA, WRAPPERS, generate, load_split, padded
 from keel.guardrails.injection.fast import FastScorer, fast_score
 from keel.guardrails.injection.normalize import views
 from keel.guardrails.injection.patterns import HAVE_RE2
@@ -143,6 +143,27 @@ async def test_both_tiers_on_the_held_out_split() -> None:
     # read this split as an easy one, not as the bar met in general. (The fifth look's
     # 99.2 % at 0.3 % was inflated by wrappers that leaked the label.)
     assert tpr >= 0.97
+
+
+def test_held_out_messages_inside_long_benign_text() -> None:
+    """Every test message at a random point among ~3,000 characters of test benign
+    messages, as `benchmarks/guardrails.py` builds them (an attack inside a long e-mail;
+    a long ordinary message).
+
+    Regression bounds, not a bar met: the seventh look measured 79.6 % TPR at 23.8 % FPR
+    (each piece scored with its own fast-tier signals; 90.4 % at 47.7 % before). A long
+    message of ~25 hard-negative customer messages is blocked about one time in four;
+    padded attacks are not caught as reliably as short ones (BENCHMARKS.md, issue 10)."""
+    import random
+
+    examples = load_split("test")
+    filler = [str(e["text"]) for e in examples if e["label"] == 0]
+    rng, guard = random.Random(7), InjectionGuard()
+    blocked = [guard.inspect(padded(str(e["text"]), filler, rng, 3000)) for e in examples]
+    attacks = [v for v, e in zip(blocked, examples, strict=True) if e["label"] == 1]
+    benign = [v for v, e in zip(blocked, examples, strict=True) if e["label"] == 0]
+    assert sum(v.action == "block" for v in attacks) >= 0.78 * len(attacks)
+    assert sum(v.action == "block" for v in benign) <= 0.25 * len(benign)
 
 
 def test_untrusted_tool_results_are_wrapped_or_withheld() -> None:
