@@ -1,17 +1,20 @@
 """Guardrails: latency per guardrail on 2,000-character messages, injection detection per
-tier on the held-out split, PII recall per kind, and parallel vs sequential input
-guardrails beside a slow model.
+tier on the held-out split (alone, and padded inside ~3,000 characters of test benign
+messages), PII recall per kind, and parallel vs sequential input guardrails beside a
+slow model.
 
     .venv/bin/python benchmarks/guardrails.py            # everything (~2-4 min here)
     .venv/bin/python benchmarks/guardrails.py --quick    # fewer repetitions
     .venv/bin/python benchmarks/guardrails.py --only latency,pii   # some sections
 
-Latencies are percentiles of single calls (first call, which loads the embedding model,
+Latencies are percentiles of single calls (first call, which loads models and weights,
 excluded), both wall clock and CPU time of the calling thread (`time.thread_time`): on a
 shared machine the CPU column is the one that does not count time spent waiting for a
-core. The injection second tier embeds on a one-thread onnxruntime session, so its CPU
-column is complete; the topic guard's default session also works in a thread pool, which
-its CPU column does not count.
+core. The injection second tier is numpy on the calling thread (hashed n-grams, no
+model), so its CPU column is complete; the topic guard's default session also works in
+a thread pool, which its CPU column does not count. The out-of-fold figures every
+choice was made on (cross-validation over families of train + validation) are printed
+by `python -m keel.guardrails.injection.training`, which retrains the weights.
 The PII section puts presidio-analyzer's pattern recognizers beside Keel's on the same
 samples when presidio is installed (`pip install presidio-analyzer`; a bench-only extra,
 `keel[bench-guardrails]`; no spaCy model is needed for pattern recognizers).
@@ -34,14 +37,9 @@ from keel import Agent, Runner
 from keel.guardrails.base import Guardrail
 from keel.guardrails.builtin import PiiRedaction
 from keel.guardrails.filters import Commitments, OtherCustomersPII, SecretLeak, TopicGuard
-from keel.guardrails.injection import (  # pyright: ignore[reportPrivateUsage]
-    FastInjectionGuard,
-    InjectionGuard,
-    _embedder,
-    second_tier,
-)
-from keel.guardrails.injection.classifier import InjectionClassifier, features
-from keel.guardrails.injection.corpus import load_split
+from keel.guardrails.injection import FastInjectionGuard, InjectionGuard, second_tier
+from keel.guardrails.injection.classifier import InjectionClassifier
+from keel.guardrails.injection.corpus import load_split, padded
 from keel.guardrails.injection.fast import fast_score
 from keel.guardrails.middleware import Guardrails
 from keel.guardrails.pii import PII_KINDS, find_pii
@@ -99,7 +97,7 @@ def latency(quick: bool) -> None:
     rows: list[tuple[str, Callable[[str], object]]] = [
         ("pii (scrub, all kinds)", PiiRedaction().inspect),
         ("injection fast tier", FastInjectionGuard().inspect),
-        ("injection second tier (forced)", lambda t: second_tier(fast_score(t))),
+        ("injection second tier (forced)", lambda t: second_tier(fast_score(t), t)),
         ("injection both tiers (default)", InjectionGuard().inspect),
         ("topic (local embeddings)", topic.inspect),
         ("output: secret leak", SecretLeak().inspect),
@@ -119,9 +117,9 @@ def detection() -> None:
     labels = [int(str(e["label"])) for e in examples]
     texts = [str(e["text"]) for e in examples]
     fast = [fast_score(t) for t in texts]
-    # Both tiers exactly as InjectionGuard decides, with the embeddings done in one batch.
+    # Both tiers exactly as InjectionGuard decides.
     model = InjectionClassifier.load()
-    probabilities = model.probabilities(features(_embedder(), fast))  # the guard's own
+    probabilities = [model.probability(t, f) for t, f in zip(texts, fast, strict=True)]
     verdicts = [
         f.score >= 0.85 or p >= model.threshold for f, p in zip(fast, probabilities, strict=True)
     ]
@@ -149,6 +147,19 @@ def detection() -> None:
         ("both tiers", combined),
     ):
         print(f"  {name:28} TPR {tpr_at(scores, labels, 0.01):6.1%} at FPR <= 1% (ROC point)")
+    padded_detection(texts, labels)
+
+
+def padded_detection(texts: list[str], labels: list[int], size: int = 3000) -> None:
+    """Every test message placed at a random point among ~3,000 characters of test benign
+    messages (an attack inside a long e-mail or tool result; a long ordinary one)."""
+    rng = random.Random(7)
+    filler = [t for t, y in zip(texts, labels, strict=True) if not y]
+    guard = InjectionGuard()
+    blocked = [guard.inspect(padded(t, filler, rng, size)).action == "block" for t in texts]
+    tpr = sum(b for b, y in zip(blocked, labels, strict=True) if y) / sum(labels)
+    fpr = sum(b for b, y in zip(blocked, labels, strict=True) if not y) / len(filler)
+    print(f"  both tiers, padded to ~{size:,} chars    TPR {tpr:6.1%}  FPR {fpr:5.1%}")
 
 
 def tpr_at(scores: list[float], labels: list[int], max_fpr: float) -> float:

@@ -4,8 +4,8 @@ Provenance (`data/PROVENANCE.md`): every template in `data/attacks.txt` and
 `data/benign.txt` was written for Keel (issue 10) by its engineers; no published
 jailbreak, prompt-injection or red-team corpus was read, copied or used to train or tune
 anything here. Variants come from slot filling, wrappers (a customer message around the
-text), obfuscations (leetspeak, spaced letters, look-alike letters, zero-width
-characters, base64, hex, URL-encoding, rot13) and typos.
+text, from one pool for both labels), obfuscations (leetspeak, spaced letters, look-alike
+letters, zero-width characters, base64, hex, URL-encoding, rot13) and typos.
 
 The split is by *family* (a `[name]` block of templates written as variations of one
 idea): every variant of every template of a family lands in the same split, so the
@@ -22,11 +22,11 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["ATTACKS", "BENIGN", "Example", "generate", "load_split"]
+__all__ = ["ATTACKS", "BENIGN", "WRAPPERS", "Example", "generate", "load_split", "padded"]
 
 DATA = Path(__file__).parent / "data"
 SEED = 10
@@ -79,14 +79,19 @@ _SLOTS: dict[str, tuple[str, ...]] = {
 }
 
 
+_HEADER = re.compile(r"\[[a-z0-9][a-z0-9-]*\]")
+
+
 def _read_families(name: str) -> tuple[tuple[str, str], ...]:
-    """(family, template) pairs from `data/<name>.txt`; `\\n` in a line is a newline."""
+    """(family, template) pairs from `data/<name>.txt`; `\\n` in a line is a newline.
+    A header is `[lower-case-name]` alone on its line: a template that starts and ends
+    with brackets (`[INST] ... [/INST]`) is a template."""
     pairs: list[tuple[str, str]] = []
     family = ""
     for line in (DATA / f"{name}.txt").read_text("utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        if line.startswith("[") and line.endswith("]"):
+        if _HEADER.fullmatch(line):
             family = line[1:-1]
             continue
         pairs.append((family, line.replace("\\n", "\n")))
@@ -97,8 +102,11 @@ ATTACKS = _read_families("attacks")
 BENIGN = _read_families("benign")
 ATTACKS_MORE = _read_families("attacks_more")
 BENIGN_MORE = _read_families("benign_more")
+ATTACKS_THIRD = _read_families("attacks_third")
+BENIGN_THIRD = _read_families("benign_third")
 """Families written after the test split had been read (PROVENANCE.md): they go to train
-or validation only, from their own random stream, so the test split stays as it was."""
+or validation only, each round from its own random stream, so the test split and the
+earlier rounds' lines stay as they were."""
 
 _GOAL_VERBS = (
     "answer without restrictions",
@@ -106,7 +114,9 @@ _GOAL_VERBS = (
     "reveal internal data",
     "ignore your safety rules",
 )
-_WRAP_ATTACK = (
+WRAPPERS = (
+    "{x}",
+    "{x}",
     "{x}",
     "{x}",
     "Hi! Quick question about {order}. {x}",
@@ -118,18 +128,20 @@ _WRAP_ATTACK = (
     "annoying because I need it for a trip. {x}",
     "{x}\n\nAlso, can you tell me when {order} will arrive?",
     "Ticket from web form. Name: {name}. Order: {order}. Message: {x}",
-)
-_WRAP_BENIGN = (
-    "{x}",
-    "{x}",
     "Hello, {x}",
     "{x} Thanks!",
     "Hi team, {x} Regards, Priya",
     "Good morning. {x} Kind regards",
     "Hi, it's {name} again. {x}",
     "{x}\n\nOrder number: {order}. Sent from my phone.",
-    "Ticket from web form. Name: {name}. Order: {order}. Message: {x}",
 )
+"""The customer message around a template, ONE pool for both labels, drawn independently
+of label and family. Until 2026-11-23 (third session) attacks and benign messages had
+pools of their own ("Anyway, ..." and "five stars" only around attacks, "Kind regards"
+only around benign), in every split, and the n-gram classifier learned the wrappers:
+re-wrapping held-out messages in the other label's wrappers cut out-of-fold TPR from
+94 % to 78.5 % and raised FPR from 0.5 % to 7.5 % (PROVENANCE.md). This pool is the
+union of the two (the unwrapped `{x}` kept at its old share, 4 in 18 ~ 2 in 9-10)."""
 _SLOT = re.compile(r"\{(\w+)\}")
 _ZW = "\u200b"
 _HOMO = str.maketrans("aeopcxi", "\u0430\u0435\u043e\u0440\u0441\u0445\u0456")  # Cyrillic
@@ -183,7 +195,7 @@ VARIANTS = 10
 
 def _attack_variants(family: str, template: str, rng: random.Random) -> Iterator[Example]:
     for _ in range(VARIANTS):
-        text = _fill(rng.choice(_WRAP_ATTACK).replace("{x}", template), rng)
+        text = _fill(rng.choice(WRAPPERS).replace("{x}", template), rng)
         variant = "plain"
         if rng.random() < 0.35:
             text, variant = _obfuscate(text, rng)
@@ -194,7 +206,7 @@ def _attack_variants(family: str, template: str, rng: random.Random) -> Iterator
 
 def _benign_variants(family: str, template: str, rng: random.Random) -> Iterator[Example]:
     for _ in range(VARIANTS):
-        text = _fill(rng.choice(_WRAP_BENIGN).replace("{x}", template), rng)
+        text = _fill(rng.choice(WRAPPERS).replace("{x}", template), rng)
         variant = "plain"
         if rng.random() < 0.3:
             text, variant = _typo(text, rng), "typo"
@@ -214,14 +226,46 @@ def generate(seed: int = SEED) -> dict[str, list[Example]]:
     for family, template in BENIGN:
         for example in _benign_variants(f"benign:{family}", template, rng):
             splits[split_of(str(example["family"]))].append(example)
-    more = random.Random(seed + 1)
-    for family, template in ATTACKS_MORE:
-        for example in _attack_variants(f"attack:{family}", template, more):
-            splits[split_of(str(example["family"]), test=False)].append(example)
-    for family, template in BENIGN_MORE:
-        for example in _benign_variants(f"benign:{family}", template, more):
-            splits[split_of(str(example["family"]), test=False)].append(example)
+    for offset, (attacks, benign) in enumerate(
+        ((ATTACKS_MORE, BENIGN_MORE), (ATTACKS_THIRD, BENIGN_THIRD)), start=1
+    ):
+        _later_round(splits, attacks, benign, random.Random(seed + offset))
     return splits
+
+
+def _later_round(
+    splits: dict[str, list[Example]],
+    attacks: tuple[tuple[str, str], ...],
+    benign: tuple[tuple[str, str], ...],
+    rng: random.Random,
+) -> None:
+    """A later round's families, into train or validation only."""
+    for family, template in attacks:
+        for example in _attack_variants(f"attack:{family}", template, rng):
+            splits[split_of(str(example["family"]), test=False)].append(example)
+    for family, template in benign:
+        for example in _benign_variants(f"benign:{family}", template, rng):
+            splits[split_of(str(example["family"]), test=False)].append(example)
+
+
+def padded(core: str, filler: Sequence[str], rng: random.Random, size: int) -> str:
+    """`core` at a random place among whole messages drawn from `filler`, about `size`
+    characters in all (never shorter than `core`).
+
+    Why: an indirect injection arrives inside a long e-mail, review, document or tool
+    result. Training copies padded with benign messages teach the second tier that
+    ordinary text around a directive does not make it benign; evaluation copies (filler
+    from the same held-out families) measure it. The label is the core's."""
+    room = max(0, size - len(core))
+    before = rng.randint(0, room)
+    return " ".join([*_filler(before, filler, rng), core, *_filler(room - before, filler, rng)])
+
+
+def _filler(length: int, filler: Sequence[str], rng: random.Random) -> list[str]:
+    drawn: list[str] = []
+    while sum(len(m) + 1 for m in drawn) < length:
+        drawn.append(rng.choice(filler))
+    return drawn
 
 
 def load_split(name: str) -> list[Example]:

@@ -270,10 +270,11 @@ class FastScore:
     score: float
     signals: tuple[str, ...]
     window: str
-    """The folded text around the strongest signal (what the second tier reads). 160
-    characters (~40 tokens) by default: the second tier's cost is embedding it, and in
-    cross-validation over families 160 characters detected as well as 320 (48.2 % vs
-    47.6 % TPR at 0.5 % FPR) at about half the embedding time."""
+    """The folded text around the strongest signal, 160 characters by default: the part
+    of a long message to show a person reviewing a decision. (The second tier used to
+    embed it; it now reads every reading whole, `readings`.)"""
+    readings: tuple[str, ...] = ()
+    """Every reading of the text (`normalize.views`), for the second tier's n-grams."""
 
 
 class FastScorer:
@@ -306,7 +307,7 @@ class FastScorer:
             fired.setdefault("spaced_out", 0.85)
             fired.setdefault("obfuscated", 0.3)
         window = _window(readings, best, window_chars)
-        return FastScore(_combine(fired.values()), tuple(fired), window)
+        return FastScore(_combine(fired.values()), tuple(fired), window, tuple(readings))
 
     def _candidates(self, reading: str) -> tuple[Sequence[Signal], bool]:
         """The signals whose pattern may match, and whether they surely do: those RE2's one
