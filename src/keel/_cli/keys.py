@@ -31,6 +31,19 @@ _App = Annotated[
 ]
 _Tenant = Annotated[str, typer.Option("--tenant", metavar="ID", help="The key's tenant.")]
 _Json = Annotated[bool, typer.Option("--json", metavar="", help="Print it as JSON.")]
+_User = Annotated[str | None, typer.Option("--user", metavar="ID", help="Act as this user.")]
+_Roles = Annotated[list[str] | None, typer.Option("--role", metavar="ROLE", help="Repeatable.")]
+_Agents = Annotated[
+    list[str] | None,
+    typer.Option("--agent", metavar="NAME", help="Only these agents (repeatable)."),
+]
+_Tools = Annotated[
+    list[str] | None,
+    typer.Option("--tool", metavar="NAME", help="Only these tools (repeatable)."),
+]
+_ExpiresDays = Annotated[
+    float | None, typer.Option("--expires-days", metavar="N", help="Expire after N days.")
+]
 
 
 def _store(app_path: str | None) -> ApiKeyStore | PostgresApiKeyStore:
@@ -71,23 +84,11 @@ def keys_create(
     *,
     name: Annotated[str, typer.Option("--name", metavar="TEXT", help="What the key is for.")],
     tenant: _Tenant = "default",
-    user: Annotated[
-        str | None, typer.Option("--user", metavar="ID", help="Act as this user.")
-    ] = None,
-    role: Annotated[
-        list[str] | None, typer.Option("--role", metavar="ROLE", help="Repeatable.")
-    ] = None,
-    agent: Annotated[
-        list[str] | None,
-        typer.Option("--agent", metavar="NAME", help="Only these agents (repeatable)."),
-    ] = None,
-    tool: Annotated[
-        list[str] | None,
-        typer.Option("--tool", metavar="NAME", help="Only these tools (repeatable)."),
-    ] = None,
-    expires_days: Annotated[
-        float | None, typer.Option("--expires-days", metavar="N", help="Expire after N days.")
-    ] = None,
+    user: _User = None,
+    role: _Roles = None,
+    agent: _Agents = None,
+    tool: _Tools = None,
+    expires_days: _ExpiresDays = None,
     app: _App = None,
     as_json: _Json = False,
 ) -> None:
