@@ -26,7 +26,18 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["ATTACKS", "BENIGN", "WRAPPERS", "Example", "generate", "load_split", "padded"]
+__all__ = [
+    "ATTACKS",
+    "BENIGN",
+    "LONG_ATTACKS",
+    "LONG_BENIGN",
+    "WRAPPERS",
+    "Example",
+    "generate",
+    "load_split",
+    "long_examples",
+    "padded",
+]
 
 DATA = Path(__file__).parent / "data"
 SEED = 10
@@ -246,6 +257,39 @@ def _later_round(
     for family, template in benign:
         for example in _benign_variants(f"benign:{family}", template, rng):
             splits[split_of(str(example["family"]), test=False)].append(example)
+
+
+LONG_ATTACKS = _read_families("long_attacks")
+LONG_BENIGN = _read_families("long_benign")
+"""Whole long messages (800-3,000 characters): attacks inside e-mail threads, pages,
+documents, CSV, logs and code; benign long text from the desk and from other domains
+(writing about LLMs and prompt injection, documentation, policies, recipes). Why: the
+short families taught the second tier nothing about long text, so it missed attacks
+inside it and blocked long benign text (PROVENANCE.md). Written after the test split had
+been read: train / validation only."""
+LONG_VARIANTS = 3
+
+
+def long_examples(seed: int = SEED + 20) -> dict[str, list[Example]]:
+    """The long families, 3 variants a template, split into train / validation by family.
+
+    Not part of `generate()` (no jsonl file changes): the trainer decides how to use them.
+    A variant is a wrapper and slot values, and for both labels the same chance of a typo;
+    long attacks are never obfuscated, so only their words tell them apart."""
+    rng = random.Random(seed)
+    splits: dict[str, list[Example]] = {"train": [], "validation": []}
+    for label, kind, families in ((1, "attack", LONG_ATTACKS), (0, "benign", LONG_BENIGN)):
+        for family, template in families:
+            for _ in range(LONG_VARIANTS):
+                text = _fill(rng.choice(WRAPPERS).replace("{x}", template), rng)
+                variant = "plain"
+                if rng.random() < 0.2:
+                    text, variant = _typo(text, rng), "typo"
+                name = f"{kind}:{family}"
+                example: Example = {"text": text, "label": label, "family": name}
+                example["variant"] = variant
+                splits[split_of(name, test=False)].append(example)
+    return splits
 
 
 def padded(core: str, filler: Sequence[str], rng: random.Random, size: int) -> str:
