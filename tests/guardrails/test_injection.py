@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,14 @@ from keel.guardrails.injection import (
     UntrustedData,
     wrap_untrusted,
 )
-from keel.guardrails.injection.corpus import DATA, WRAPPERS, generate, load_split, padded
+from keel.guardrails.injection.corpus import (
+    DATA,
+    WRAPPERS,
+    fresh,
+    generate,
+    load_split,
+    padded,
+)
 from keel.guardrails.injection.fast import FastScorer, fast_score
 from keel.guardrails.injection.normalize import views
 from keel.guardrails.injection.patterns import HAVE_RE2
@@ -106,9 +114,24 @@ once in this form (the sixth look, PROVENANCE.md); any change to the file is a n
 split and must be recorded there before this checksum moves."""
 
 
+FRESH_SPLIT_SHA256 = "4ce90a34611ba54c19e81890a5bbf6792b688838a230adcbce58f78cd0d2ac83"
+"""test_fresh.jsonl as first generated (2026-11-23, session 4), before any model scored it."""
+
+
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
     data = (DATA / "test.jsonl").read_bytes()
     assert hashlib.sha256(data).hexdigest() == TEST_SPLIT_SHA256
+
+
+def test_the_fresh_split_is_recorded_and_shares_no_family() -> None:
+    """`test_fresh.jsonl` is what `corpus.fresh()` makes from the blind writers' files, and
+    none of its families is in train, validation or the first test split."""
+    data = (DATA / "test_fresh.jsonl").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == FRESH_SPLIT_SHA256
+    assert [json.loads(line) for line in data.decode().splitlines()] == fresh()
+    seen = {e["family"] for s in ("train", "validation", "test") for e in load_split(s)}
+    families = {e["family"] for e in load_split("test_fresh")}
+    assert len(families) == 124 and not families & seen
 
 
 def test_wrappers_do_not_tell_attacks_from_benign_messages() -> None:
