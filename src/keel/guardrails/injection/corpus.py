@@ -116,6 +116,8 @@ ATTACKS_MORE = _read_families("attacks_more")
 BENIGN_MORE = _read_families("benign_more")
 ATTACKS_THIRD = _read_families("attacks_third")
 BENIGN_THIRD = _read_families("benign_third")
+ATTACKS_FOURTH = _read_families("attacks_fourth")
+BENIGN_FOURTH = _read_families("benign_fourth")
 """Families written after the test split had been read (PROVENANCE.md): they go to train
 or validation only, each round from its own random stream, so the test split and the
 earlier rounds' lines stay as they were."""
@@ -239,7 +241,12 @@ def generate(seed: int = SEED) -> dict[str, list[Example]]:
         for example in _benign_variants(f"benign:{family}", template, rng):
             splits[split_of(str(example["family"]))].append(example)
     for offset, (attacks, benign) in enumerate(
-        ((ATTACKS_MORE, BENIGN_MORE), (ATTACKS_THIRD, BENIGN_THIRD)), start=1
+        (
+            (ATTACKS_MORE, BENIGN_MORE),
+            (ATTACKS_THIRD, BENIGN_THIRD),
+            (ATTACKS_FOURTH, BENIGN_FOURTH),
+        ),
+        start=1,
     ):
         _later_round(splits, attacks, benign, random.Random(seed + offset))
     return splits
