@@ -18,6 +18,9 @@ by `python -m keel.guardrails.injection.training`, which retrains the weights.
 The PII section puts presidio-analyzer's pattern recognizers beside Keel's on the same
 samples when presidio is installed (`pip install presidio-analyzer`; a bench-only extra,
 `keel[bench-guardrails]`; no spaCy model is needed for pattern recognizers).
+Open-source injection scanners that install offline (rebuff's heuristic, LlamaFirewall's
+regex scanners, LLM Guard's InvisibleText) sit beside Keel's tiers in
+`injection_peers.py`, which reuses `both_tiers`, `rates` and `tpr_at` from here.
 Detection figures use `data/test.jsonl`, whose template families the classifier never
 saw (see `keel/guardrails/injection/data/PROVENANCE.md`).
 """
@@ -40,7 +43,7 @@ from keel.guardrails.filters import Commitments, OtherCustomersPII, SecretLeak, 
 from keel.guardrails.injection import FastInjectionGuard, InjectionGuard, second_tier
 from keel.guardrails.injection.classifier import InjectionClassifier
 from keel.guardrails.injection.corpus import load_split, padded
-from keel.guardrails.injection.fast import fast_score
+from keel.guardrails.injection.fast import FastScore, fast_score
 from keel.guardrails.middleware import Guardrails
 from keel.guardrails.pii import PII_KINDS, find_pii
 from keel.guardrails.pii.samples import samples
@@ -112,6 +115,23 @@ def latency(quick: bool) -> None:
     print(f"  ({load()})")
 
 
+BLOCK_AT = 0.85  # the fast tier's default block score (FastInjectionGuard, InjectionGuard)
+
+
+def both_tiers(fast: FastScore, probability: float) -> float:
+    """One score for both tiers, as InjectionGuard decides: 1.0 where the fast tier blocks,
+    else the classifier's probability, so `>= model.threshold` is the guard's verdict and
+    the same numbers give its ROC point (shared with `injection_peers.py`)."""
+    return 1.0 if fast.score >= BLOCK_AT else float(probability)
+
+
+def rates(flags: list[bool], labels: list[int]) -> tuple[float, float]:
+    """TPR and FPR of `flags` against `labels` (1 = attack)."""
+    tpr = sum(f for f, y in zip(flags, labels, strict=True) if y) / sum(labels)
+    fpr = sum(f for f, y in zip(flags, labels, strict=True) if not y) / (len(labels) - sum(labels))
+    return tpr, fpr
+
+
 def detection() -> None:
     examples = load_split("test")
     labels = [int(str(e["label"])) for e in examples]
@@ -120,27 +140,20 @@ def detection() -> None:
     # Both tiers exactly as InjectionGuard decides.
     model = InjectionClassifier.load()
     probabilities = [model.probability(t, f) for t, f in zip(texts, fast, strict=True)]
-    verdicts = [
-        f.score >= 0.85 or p >= model.threshold for f, p in zip(fast, probabilities, strict=True)
-    ]
+    combined = [both_tiers(f, p) for f, p in zip(fast, probabilities, strict=True)]
+    verdicts = [c >= model.threshold for c in combined]
     print(
         f"\ninjection, held-out test split: {sum(labels)} attacks, "
         f"{len(labels) - sum(labels)} benign"
     )
     for name, flags in (
-        ("fast tier, block at 0.85", [f.score >= 0.85 for f in fast]),
+        ("fast tier, block at 0.85", [f.score >= BLOCK_AT for f in fast]),
         ("fast tier, block at 0.5", [f.score >= 0.5 for f in fast]),
         ("fast tier, block at 0.3", [f.score >= 0.3 for f in fast]),
         ("both tiers (default)", verdicts),
     ):
-        tpr = sum(f for f, y in zip(flags, labels, strict=True) if y) / sum(labels)
-        fpr = sum(f for f, y in zip(flags, labels, strict=True) if not y) / (
-            len(labels) - sum(labels)
-        )
+        tpr, fpr = rates(flags, labels)
         print(f"  {name:28} TPR {tpr:6.1%}  FPR {fpr:5.1%}")
-    combined = [
-        1.0 if f.score >= 0.85 else float(p) for f, p in zip(fast, probabilities, strict=True)
-    ]
     for name, scores in (
         ("fast tier score", [f.score for f in fast]),
         ("second tier alone", [float(p) for p in probabilities]),
