@@ -6,6 +6,7 @@ slow model.
     .venv/bin/python benchmarks/guardrails.py            # everything (~2-4 min here)
     .venv/bin/python benchmarks/guardrails.py --quick    # fewer repetitions
     .venv/bin/python benchmarks/guardrails.py --only latency,pii   # some sections
+    .venv/bin/python benchmarks/guardrails.py --only detection --split test_fresh
 
 Latencies are percentiles of single calls (first call, which loads models and weights,
 excluded), both wall clock and CPU time of the calling thread (`time.thread_time`): on a
@@ -132,35 +133,51 @@ def rates(flags: list[bool], labels: list[int]) -> tuple[float, float]:
     return tpr, fpr
 
 
-def detection() -> None:
-    examples = load_split("test")
+def detection(split: str = "test") -> None:
+    """Each tier on a held-out split: all of it, then short and long messages (the blind
+    writers' `long-fresh-*` families, 867-2,901 characters) apart when it has both
+    (`test_fresh` does), then every short message padded inside long text."""
+    examples = load_split(split)
     labels = [int(str(e["label"])) for e in examples]
     texts = [str(e["text"]) for e in examples]
     fast = [fast_score(t) for t in texts]
-    # Both tiers exactly as InjectionGuard decides.
     model = InjectionClassifier.load()
     probabilities = [model.probability(t, f) for t, f in zip(texts, fast, strict=True)]
-    combined = [both_tiers(f, p) for f, p in zip(fast, probabilities, strict=True)]
-    verdicts = [c >= model.threshold for c in combined]
-    print(
-        f"\ninjection, held-out test split: {sum(labels)} attacks, "
-        f"{len(labels) - sum(labels)} benign"
-    )
+    print(f"\ninjection, held-out split {split!r}:")
+    rows = list(zip(texts, labels, fast, probabilities, strict=True))
+    report("all messages", rows, model.threshold)
+    long = [str(e["family"]).split(":", 1)[1].startswith("long-") for e in examples]
+    short = [r for r, is_long in zip(rows, long, strict=True) if not is_long]
+    if len(short) < len(rows):
+        report("short messages", short, model.threshold)
+        longs = [r for r, is_long in zip(rows, long, strict=True) if is_long]
+        report("long messages (long-* families)", longs, model.threshold)
+    padded_detection([r[0] for r in short], [r[1] for r in short])
+
+
+Row = tuple[str, int, FastScore, float]
+
+
+def report(title: str, rows: list[Row], threshold: float) -> None:
+    """TPR / FPR of each tier at its operating point, and ROC points at FPR <= 1 %."""
+    labels = [r[1] for r in rows]
+    fast = [r[2] for r in rows]
+    combined = [both_tiers(f, p) for _, _, f, p in rows]  # exactly as InjectionGuard decides
+    print(f"  {title}: {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
     for name, flags in (
         ("fast tier, block at 0.85", [f.score >= BLOCK_AT for f in fast]),
         ("fast tier, block at 0.5", [f.score >= 0.5 for f in fast]),
         ("fast tier, block at 0.3", [f.score >= 0.3 for f in fast]),
-        ("both tiers (default)", verdicts),
+        ("both tiers (default)", [c >= threshold for c in combined]),
     ):
         tpr, fpr = rates(flags, labels)
-        print(f"  {name:28} TPR {tpr:6.1%}  FPR {fpr:5.1%}")
+        print(f"    {name:28} TPR {tpr:6.1%}  FPR {fpr:5.1%}")
     for name, scores in (
         ("fast tier score", [f.score for f in fast]),
-        ("second tier alone", [float(p) for p in probabilities]),
+        ("second tier alone", [r[3] for r in rows]),
         ("both tiers", combined),
     ):
-        print(f"  {name:28} TPR {tpr_at(scores, labels, 0.01):6.1%} at FPR <= 1% (ROC point)")
-    padded_detection(texts, labels)
+        print(f"    {name:28} TPR {tpr_at(scores, labels, 0.01):6.1%} at FPR <= 1% (ROC point)")
 
 
 def padded_detection(texts: list[str], labels: list[int], size: int = 3000) -> None:
@@ -241,17 +258,23 @@ async def parallel_vs_sequential(runs: int) -> None:
         print(f"  {name:58} {p50:6.1f}  {p50 - base:+6.1f}")
 
 
+def _option(name: str) -> str:
+    """`--name value` or `--name=value` from the command line, or ""."""
+    given = next((a.split("=", 1)[1] for a in sys.argv if a.startswith(f"{name}=")), "")
+    if name in sys.argv:
+        given = sys.argv[sys.argv.index(name) + 1]
+    return given
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
-    only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), "")
-    if "--only" in sys.argv:
-        only = sys.argv[sys.argv.index("--only") + 1]
+    only = _option("--only")
     wanted = set(only.split(",")) if only else {"latency", "detection", "pii", "parallel"}
     print(machine_line())
     if "latency" in wanted:
         latency(quick)
     if "detection" in wanted:
-        detection()
+        detection(_option("--split") or "test")
     if "pii" in wanted:
         pii_recall()
     if "parallel" in wanted:
