@@ -4,18 +4,20 @@ Each signal that fires adds its weight as an independent piece of evidence
 (`score = 1 - Π(1 - w)`); a signal found only in a decoded or de-obfuscated reading adds
 the `obfuscated` signal too, since hiding words is itself a sign. With google-re2
 installed, one RE2 pass over a reading says which signal patterns match at all
-(`patterns.PatternSet`) and only those are searched for their position; without it each
-signal's few trigger substrings are checked first with `in` (a memchr-speed scan) and
-its `re` pattern runs only where one of its words is present. Either way a signal fires
-only where a trigger is present too, so both engines give the same scores.
+(`patterns.PatternSet`), and only the strongest is searched again, for the window's
+place; without it each signal's few trigger substrings are checked first with `in` (a
+memchr-speed scan) and its `re` pattern runs only where one of its words is present.
+Either way a signal fires only where a trigger is present too, so both engines give the
+same scores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from keel.guardrails.injection.normalize import spaced_out, squash, views
+from keel.guardrails.injection.normalize import squash, views_spaced
 from keel.guardrails.injection.patterns import Finder, PatternSet, compile_pattern
 from keel.guardrails.injection.shapes import SHAPES
 
@@ -285,38 +287,66 @@ class FastScorer:
         self._set = PatternSet([p for _, _, _, p in _ALL], engine=engine)
 
     def __call__(self, text: str, *, window_chars: int = 160) -> FastScore:
-        readings = views(text)
+        readings, spaced = views_spaced(text)
         fired: dict[str, float] = {}
-        best = (0.0, 0, 0, 0)
+        best = _Best(0.0, 0, 0, None)
         for i, reading in enumerate(readings):
             candidates, exact = self._candidates(reading)
-            for name, weight, triggers, pattern in candidates:
+            for index in candidates:
+                name, weight, triggers, pattern = self.signals[index]
                 if (name in fired and i > 0) or not any(t in reading for t in triggers):
                     continue
-                if exact and weight == 0.0 and best[0] > 0.0:  # RE2 matched it; no place needed
-                    fired.setdefault(name, weight)
-                    continue
-                if (match := pattern.search(reading)) is None:
-                    continue
+                span = None
+                if not exact:  # `re`: search to know; RE2's set pass already knows
+                    if (match := pattern.search(reading)) is None:
+                        continue
+                    span = match.span()
                 fired.setdefault(name, weight)
                 if i > 0 and weight >= 0.3:  # a real sign, found only in a decoded reading
                     fired.setdefault("obfuscated", 0.3)
-                if max(weight, 0.001) > best[0]:  # a shape cue places the window if nothing else
-                    best = (max(weight, 0.001), i, match.start(), match.end())
-        if spaced_out(readings[0]) and _SQUASHED.search(squash(readings[0])):
+                if max(weight, 0.001) > best.weight:  # a shape cue places it if nothing else
+                    best = _Best(max(weight, 0.001), i, index, span)
+        if spaced and _SQUASHED.search(squash(readings[0])):
             fired.setdefault("spaced_out", 0.85)
             fired.setdefault("obfuscated", 0.3)
-        window = _window(readings, best, window_chars)
+        window = self._window(readings, best, window_chars)
         return FastScore(_combine(fired.values()), tuple(fired), window, tuple(readings))
 
-    def _candidates(self, reading: str) -> tuple[Sequence[Signal], bool]:
-        """The signals whose pattern may match, and whether they surely do: those RE2's one
-        pass found, else all (each behind its substring triggers, so `re` runs only where
-        a word is present)."""
+    def _candidates(self, reading: str) -> tuple[Sequence[int], bool]:
+        """The signals (indices) whose pattern may match, and whether they surely do: those
+        RE2's one pass found, else all (each behind its substring triggers, so `re` runs
+        only where a word is present)."""
         found = self._set.matching(reading)
         if found is None:
-            return self.signals, False
-        return [self.signals[i] for i in found], True
+            return range(len(self.signals)), False
+        return found, True
+
+    def _window(self, readings: list[str], best: _Best, size: int) -> str:
+        """The reading where the strongest signal fired, cut to `size` around its first
+        match. Only this one signal is ever searched for its place, and only when the
+        reading is longer than the window: with RE2 each search costs a pass and the
+        wrapper's offset bookkeeping (~10 µs), and the set pass already said what fired."""
+        text = readings[best.reading]
+        if len(text) <= size:
+            return text
+        if best.weight == 0.0:  # no signal, no shape cue: the start and the end
+            return text[: size // 2] + " " + text[-size // 2 :]
+        span = best.span
+        if span is None:
+            match = self.signals[best.signal][3].search(text)
+            span = match.span() if match is not None else (0, 0)
+        begin = max(0, min((span[0] + span[1]) // 2 - size // 2, len(text) - size))
+        return text[begin : begin + size]
+
+
+class _Best(NamedTuple):
+    """The strongest signal so far: its weight (a shape cue counts 0.001), the reading
+    it fired in, and its place there where already known (`re`), else found at the end."""
+
+    weight: float
+    reading: int
+    signal: int
+    span: tuple[int, int] | None
 
 
 _DEFAULT = FastScorer()
@@ -332,15 +362,3 @@ def _combine(weights: Iterable[float]) -> float:
     for w in weights:
         keep *= 1.0 - w
     return round(1.0 - keep, 4)
-
-
-def _window(readings: list[str], best: tuple[float, int, int, int], size: int) -> str:
-    """The reading where the strongest signal fired, cut to `size` around it."""
-    weight, index, start, end = best
-    text = readings[index]
-    if len(text) <= size:
-        return text
-    if weight == 0.0:  # no signal, no shape cue: the start and the end
-        return text[: size // 2] + " " + text[-size // 2 :]
-    begin = max(0, min((start + end) // 2 - size // 2, len(text) - size))
-    return text[begin : begin + size]

@@ -4,12 +4,12 @@ Why: Python's `re` backtracks from every position, so each of the fast tier's pa
 cost 70-170 µs over a 2,000-character message and a message whose words triggered four
 or five of them went past the 0.5 ms target. RE2 runs a DFA: a `Set` of all the signal
 patterns answers "which of them match anywhere?" in one pass (~17 µs on the same
-message), and a pattern search that follows costs ~10 µs. google-re2 is a 0.6 MB wheel in
-the `security` extra; without it the same patterns run on `re` behind substring triggers
-(the fast tier's earlier path, ~2x slower). The patterns are written in the subset both
-engines read alike; RE2's `\\b` and `\\w` are ASCII-only, which text folded by `normalize`
-(accents stripped, look-alikes mapped to Latin) rarely notices, and a test checks both
-engines score the labelled set the same.
+message); only the strongest signal's pattern is searched again, for its place (~10 µs).
+google-re2 is a 0.6 MB wheel in the `security` extra; without it the same patterns run
+on `re` behind substring triggers (the fast tier's earlier path, ~2x slower). The
+patterns are written in the subset both engines read alike; RE2's `\\b` and `\\w` are
+ASCII-only, which text folded by `normalize` (accents stripped, look-alikes mapped to
+Latin) rarely notices, and a test checks both engines score the labelled set the same.
 """
 
 from __future__ import annotations
