@@ -77,6 +77,7 @@ def test_the_fast_tier_lets_customer_messages_through(text: str) -> None:
         "i " * 300_000,
         "\x00\x01\u202e\u200b" * 100_000,
         "ab" * 50_000 + ATTACK,
+        "\ud800 " + ATTACK + " \udfff",  # lone surrogates: JSON's "\\ud800" decodes to one
     ],
 )
 def test_hostile_inputs_get_a_decision_without_crashing(text: str) -> None:

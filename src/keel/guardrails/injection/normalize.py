@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 from keel.guardrails.injection.patterns import PatternSet, compile_pattern
 
-__all__ = ["MAX_CHARS", "despace", "fold", "views", "views_spaced"]
+__all__ = ["MAX_CHARS", "despace", "encodable", "fold", "views", "views_spaced"]
 
 MAX_CHARS = 20_000
 """Only the first and last `MAX_CHARS // 2` characters of a longer text are read."""
@@ -113,6 +113,21 @@ def _look_alike(match: re.Match[str]) -> str:
     return _LOOKALIKE[match.group()]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """`text` with any lone surrogate replaced by U+FFFD. JSON can carry one (`"\\ud800"`
+    decodes to it), and RE2 and the hashed n-grams encode the text, which raised on it."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
 def views(text: str) -> list[str]:
     """The readings of `text` worth matching, the plain folded one first."""
     return views_spaced(text)[0]
@@ -120,6 +135,7 @@ def views(text: str) -> list[str]:
 
 def views_spaced(text: str) -> tuple[list[str], bool]:
     """`views(text)`, and whether the plain reading is `spaced_out` (found on the way)."""
+    text = encodable(text)
     base = fold(text)
     out = [base]
     leet, rot13, spaced = _cues(base)
