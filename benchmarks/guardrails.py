@@ -28,11 +28,11 @@ saw (see `keel/guardrails/injection/data/PROVENANCE.md`).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
@@ -258,27 +258,33 @@ async def parallel_vs_sequential(runs: int) -> None:
         print(f"  {name:58} {p50:6.1f}  {p50 - base:+6.1f}")
 
 
-def _option(name: str) -> str:
-    """`--name value` or `--name=value` from the command line, or ""."""
-    given = next((a.split("=", 1)[1] for a in sys.argv if a.startswith(f"{name}=")), "")
-    if name in sys.argv:
-        given = sys.argv[sys.argv.index(name) + 1]
-    return given
+SECTIONS = ("latency", "detection", "pii", "parallel")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}"
+    )
+    parser.add_argument("--split", default="test", help="the held-out split for detection")
+    return parser.parse_args()
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
-    only = _option("--only")
-    wanted = set(only.split(",")) if only else {"latency", "detection", "pii", "parallel"}
+    args = _arguments()
+    wanted = set(args.only.split(","))
+    if wanted - set(SECTIONS):
+        raise SystemExit(f"--only: unknown sections {sorted(wanted - set(SECTIONS))}")
     print(machine_line())
     if "latency" in wanted:
-        latency(quick)
+        latency(args.quick)
     if "detection" in wanted:
-        detection(_option("--split") or "test")
+        detection(args.split)
     if "pii" in wanted:
         pii_recall()
     if "parallel" in wanted:
-        asyncio.run(parallel_vs_sequential(5 if quick else 15))
+        asyncio.run(parallel_vs_sequential(5 if args.quick else 15))
 
 
 if __name__ == "__main__":

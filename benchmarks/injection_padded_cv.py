@@ -1,22 +1,25 @@
 """Out-of-fold detection on long messages: 5-fold CV over families of train + validation
-(the folds of `keel.guardrails.injection.training`), short messages and padded ones.
+and the long messages (the folds of `keel.guardrails.injection.training`), short
+messages and padded ones.
 
-    .venv/bin/python benchmarks/injection_padded_cv.py              # pieces as shipped
-    .venv/bin/python benchmarks/injection_padded_cv.py 300 150 450  # PIECE STEP WHOLE
-    .venv/bin/python benchmarks/injection_padded_cv.py 300 150 450 450  # + padded copies
+    .venv/bin/python benchmarks/injection_padded_cv.py             # trained as shipped
+    .venv/bin/python benchmarks/injection_padded_cv.py --no-long   # without long pieces
+    .venv/bin/python benchmarks/injection_padded_cv.py --pieces 300 150 450  # PIECE STEP WHOLE
+    .venv/bin/python benchmarks/injection_padded_cv.py --pad-to 450  # + padded copies
 
-For each fold a model is fitted on the other folds (with one copy of every training
-message padded to PAD_TO / 2 .. PAD_TO characters with their benign messages, when a
-fourth argument is given), then scored on the fold's messages and on 120 of its attacks
-and 120 of its benign messages padded to ~3,000 characters with that fold's own benign
-messages. Prints TPR / FPR at the shipped threshold and at a threshold for 0.5 % FPR over
-short and padded benign messages together. The test split is not read. ~5-10 min.
+For each fold a model is fitted on the other folds as `training.train` fits it (short
+messages and the pieces of long ones; with one copy of every short training message
+padded to PAD_TO / 2 .. PAD_TO characters with their benign messages, when --pad-to is
+given), then scored on the fold's messages and on 120 of its attacks and 120 of its
+benign messages padded to ~3,000 characters with that fold's own benign messages. Prints
+TPR / FPR at the shipped threshold and at a threshold for 0.5 % FPR over short and
+padded benign messages together. The test splits are not read. ~10 min.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
-import sys
 from typing import Any
 
 import numpy as np
@@ -24,7 +27,14 @@ import numpy as np
 from keel.guardrails.injection import classifier
 from keel.guardrails.injection.corpus import SEED, Example, load_split, padded
 from keel.guardrails.injection.fast import fast_score
-from keel.guardrails.injection.training import FOLDS, _folds, dataset, fit, pick_threshold
+from keel.guardrails.injection.training import (
+    FOLDS,
+    dataset,
+    fit,
+    fold_of,
+    pick_threshold,
+    training_data,
+)
 
 L2, PADDED_SIZE, PER_FOLD = 1e-5, 3000, 120
 
@@ -58,21 +68,32 @@ def padded_fold(held: list[Example], rng: random.Random) -> tuple[list[str], lis
     ]
 
 
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--no-long", action="store_true", help="train on short messages only")
+    parser.add_argument("--pieces", type=int, nargs=3, metavar=("PIECE", "STEP", "WHOLE"))
+    parser.add_argument("--pad-to", type=int, default=0, help="add padded training copies")
+    return parser.parse_args()
+
+
 def main() -> None:
-    args = [int(a) for a in sys.argv[1:]]
-    if len(args) >= 3:
-        classifier.PIECE, classifier.STEP, classifier.WHOLE = args[:3]
-    pad_to = args[3] if len(args) > 3 else 0
+    args = _arguments()
+    if args.pieces:
+        classifier.PIECE, classifier.STEP, classifier.WHOLE = args.pieces
     examples = load_split("train") + load_split("validation")
+    _, long, cut = training_data()
+    folds = fold_of(np.array([str(e["family"]) for e in examples + long]))
+    fold = np.array([folds[str(e["family"])] for e in examples])
+    cut_fold = np.array([folds[f] for f in cut.families.tolist()])
     y = np.array([int(str(e["label"])) for e in examples])
-    fold = _folds(np.array([str(e["family"]) for e in examples]))
     short, pa, pb = np.zeros(len(examples)), [], []
     for k in range(FOLDS):
         inside = [e for e, f in zip(examples, fold, strict=True) if f != k]
-        held = np.where(fold == k)[0]
-        train_on = augmented(inside, random.Random(SEED + k), pad_to) if pad_to else inside
-        rows, flags, labels, _ = dataset(train_on)
-        model = fit(rows, flags, labels, l2=L2)
+        if args.pad_to:
+            inside = augmented(inside, random.Random(SEED + k), args.pad_to)
+        data = dataset(inside)
+        model = fit(data if args.no_long else data.plus(cut.take(cut_fold != k)), l2=L2)
+        held = np.flatnonzero(fold == k)
         short[held] = scored(model, [str(examples[i]["text"]) for i in held])
         attacks, benign = padded_fold([examples[i] for i in held], random.Random(SEED + k))
         pa += scored(model, attacks).tolist()

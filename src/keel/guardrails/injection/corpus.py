@@ -97,11 +97,12 @@ _HEADER = re.compile(r"\[[a-z0-9][a-z0-9-]*\]")
 def _read_families(name: str) -> tuple[tuple[str, str], ...]:
     """(family, template) pairs from `data/<name>.txt`; `\\n` in a line is a newline.
     A header is `[lower-case-name]` alone on its line: a template that starts and ends
-    with brackets (`[INST] ... [/INST]`) is a template."""
+    with brackets (`[INST] ... [/INST]`) is a template. `#` starts a comment only above
+    the first header: below it, `# TODO: ...` or `### System: ...` is a template."""
     pairs: list[tuple[str, str]] = []
     family = ""
     for line in (DATA / f"{name}.txt").read_text("utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
+        if not line.strip() or (not family and line.startswith("#")):
             continue
         if _HEADER.fullmatch(line):
             family = line[1:-1]
@@ -118,6 +119,8 @@ ATTACKS_THIRD = _read_families("attacks_third")
 BENIGN_THIRD = _read_families("benign_third")
 ATTACKS_FOURTH = _read_families("attacks_fourth")
 BENIGN_FOURTH = _read_families("benign_fourth")
+ATTACKS_FIFTH = _read_families("attacks_fifth")
+BENIGN_FIFTH = _read_families("benign_fifth")
 """Families written after the test split had been read (PROVENANCE.md): they go to train
 or validation only, each round from its own random stream, so the test split and the
 earlier rounds' lines stay as they were."""
@@ -245,6 +248,7 @@ def generate(seed: int = SEED) -> dict[str, list[Example]]:
             (ATTACKS_MORE, BENIGN_MORE),
             (ATTACKS_THIRD, BENIGN_THIRD),
             (ATTACKS_FOURTH, BENIGN_FOURTH),
+            (ATTACKS_FIFTH, BENIGN_FIFTH),
         ),
         start=1,
     ):

@@ -25,7 +25,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BITS", "Sparse", "hashed", "stack"]
+__all__ = ["BITS", "Sparse", "concat", "hashed", "stack"]
 
 BITS = 18
 """2**18 hashed n-gram slots: a 1 MB weight vector, few collisions at this vocabulary."""
@@ -114,6 +114,12 @@ class Sparse:
 
     def _spans(self) -> list[tuple[int, int]]:
         return list(zip(self.indptr[:-1].tolist(), self.indptr[1:].tolist(), strict=True))
+
+
+def concat(a: Sparse, b: Sparse) -> Sparse:
+    """The rows of `a`, then the rows of `b`."""
+    indptr = np.concatenate([a.indptr, b.indptr[1:] + a.indptr[-1]])
+    return Sparse(indptr, np.concatenate([a.indices, b.indices]), np.concatenate([a.data, b.data]))
 
 
 def stack(rows: Sequence[tuple[Ints, Floats]]) -> Sparse:
