@@ -127,10 +127,15 @@ def both_tiers(fast: FastScore, probability: float) -> float:
 
 
 def rates(flags: list[bool], labels: list[int]) -> tuple[float, float]:
-    """TPR and FPR of `flags` against `labels` (1 = attack)."""
-    tpr = sum(f for f, y in zip(flags, labels, strict=True) if y) / sum(labels)
-    fpr = sum(f for f, y in zip(flags, labels, strict=True) if not y) / (len(labels) - sum(labels))
-    return tpr, fpr
+    """TPR and FPR of `flags` against `labels` (1 = attack); NaN for a class with no message
+    (the first test split's long messages are all benign)."""
+    attacks = [f for f, y in zip(flags, labels, strict=True) if y]
+    benign = [f for f, y in zip(flags, labels, strict=True) if not y]
+    return _share(attacks), _share(benign)
+
+
+def _share(flags: list[bool]) -> float:
+    return sum(flags) / len(flags) if flags else float("nan")
 
 
 def detection(split: str = "test") -> None:
@@ -187,8 +192,7 @@ def padded_detection(texts: list[str], labels: list[int], size: int = 3000) -> N
     filler = [t for t, y in zip(texts, labels, strict=True) if not y]
     guard = InjectionGuard()
     blocked = [guard.inspect(padded(t, filler, rng, size)).action == "block" for t in texts]
-    tpr = sum(b for b, y in zip(blocked, labels, strict=True) if y) / sum(labels)
-    fpr = sum(b for b, y in zip(blocked, labels, strict=True) if not y) / len(filler)
+    tpr, fpr = rates(blocked, labels)
     print(f"  both tiers, padded to ~{size:,} chars    TPR {tpr:6.1%}  FPR {fpr:5.1%}")
 
 
@@ -199,7 +203,7 @@ def tpr_at(scores: list[float], labels: list[int], max_fpr: float) -> float:
     allowed = int(max_fpr * len(benign))
     cut = benign[allowed] if allowed < len(benign) else -1.0
     attacks = [s for s, y in zip(scores, labels, strict=True) if y]
-    return sum(s > cut for s in attacks) / len(attacks)
+    return _share([s > cut for s in attacks])
 
 
 def pii_recall() -> None:

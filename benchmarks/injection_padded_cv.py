@@ -36,7 +36,7 @@ from keel.guardrails.injection.training import (
     training_data,
 )
 
-L2, PADDED_SIZE, PER_FOLD = 1e-5, 3000, 120
+L2, PADDED_SIZE, PER_FOLD = 3e-6, 3000, 120
 
 
 def augmented(examples: list[Example], rng: random.Random, pad_to: int) -> list[Example]:
