@@ -6,7 +6,7 @@ slow model.
     .venv/bin/python benchmarks/guardrails.py            # everything (~2-4 min here)
     .venv/bin/python benchmarks/guardrails.py --quick    # fewer repetitions
     .venv/bin/python benchmarks/guardrails.py --only latency,pii   # some sections
-    .venv/bin/python benchmarks/guardrails.py --only detection --split test_fresh
+    .venv/bin/python benchmarks/guardrails.py --only detection --split test_fresh2
 
 Latencies are percentiles of single calls (first call, which loads models and weights,
 excluded), both wall clock and CPU time of the calling thread (`time.thread_time`): on a
@@ -14,7 +14,7 @@ shared machine the CPU column is the one that does not count time spent waiting 
 core. The injection second tier is numpy on the calling thread (hashed n-grams, no
 model), so its CPU column is complete; the topic guard's default session also works in
 a thread pool, which its CPU column does not count. The out-of-fold figures every
-choice was made on (cross-validation over families of train + validation) are printed
+choice was made on (cross-validation over families of the training messages) are printed
 by `python -m keel.guardrails.injection.training`, which retrains the weights.
 The PII section puts presidio-analyzer's pattern recognizers beside Keel's on the same
 samples when presidio is installed (`pip install presidio-analyzer`; a bench-only extra,
@@ -43,7 +43,7 @@ from keel.guardrails.builtin import PiiRedaction
 from keel.guardrails.filters import Commitments, OtherCustomersPII, SecretLeak, TopicGuard
 from keel.guardrails.injection import FastInjectionGuard, InjectionGuard, second_tier
 from keel.guardrails.injection.classifier import InjectionClassifier
-from keel.guardrails.injection.corpus import load_split, padded
+from keel.guardrails.injection.corpus import is_long, load_split, padded
 from keel.guardrails.injection.fast import FastScore, fast_score
 from keel.guardrails.middleware import Guardrails
 from keel.guardrails.pii import PII_KINDS, find_pii
@@ -140,8 +140,8 @@ def _share(flags: list[bool]) -> float:
 
 def detection(split: str = "test") -> None:
     """Each tier on a held-out split: all of it, then short and long messages (the blind
-    writers' `long-fresh-*` families, 867-2,901 characters) apart when it has both
-    (`test_fresh` does), then every short message padded inside long text."""
+    writers' `long-fresh*` families, 800-3,000 characters) apart when it has both (the
+    fresh splits do), then every short message padded inside long text."""
     examples = load_split(split)
     labels = [int(str(e["label"])) for e in examples]
     texts = [str(e["text"]) for e in examples]
@@ -151,7 +151,7 @@ def detection(split: str = "test") -> None:
     print(f"\ninjection, held-out split {split!r}:")
     rows = list(zip(texts, labels, fast, probabilities, strict=True))
     report("all messages", rows, model.threshold)
-    long = [str(e["family"]).split(":", 1)[1].startswith("long-") for e in examples]
+    long = [is_long(e) for e in examples]
     short = [r for r, is_long in zip(rows, long, strict=True) if not is_long]
     if len(short) < len(rows):
         report("short messages", short, model.threshold)

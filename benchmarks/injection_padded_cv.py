@@ -1,6 +1,6 @@
-"""Out-of-fold detection on long messages: 5-fold CV over families of train + validation
-and the long messages (the folds of `keel.guardrails.injection.training`), short
-messages and padded ones.
+"""Out-of-fold detection on long messages: 5-fold CV over families of the training
+messages (train + validation, the spent `test_fresh`) and the long messages (the folds
+of `keel.guardrails.injection.training`), short messages and padded ones.
 
     .venv/bin/python benchmarks/injection_padded_cv.py             # trained as shipped
     .venv/bin/python benchmarks/injection_padded_cv.py --no-long   # without long pieces
@@ -13,7 +13,7 @@ padded to PAD_TO / 2 .. PAD_TO characters with their benign messages, when --pad
 given), then scored on the fold's messages and on 120 of its attacks and 120 of its
 benign messages padded to ~3,000 characters with that fold's own benign messages. Prints
 TPR / FPR at the shipped threshold and at a threshold for 0.5 % FPR over short and
-padded benign messages together. The test splits are not read. ~10 min.
+padded benign messages together. `test.jsonl` and `test_fresh2.jsonl` are not read. ~10 min.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from keel.guardrails.injection import classifier
-from keel.guardrails.injection.corpus import SEED, Example, load_split, padded
+from keel.guardrails.injection.corpus import SEED, Example, padded
 from keel.guardrails.injection.fast import fast_score
 from keel.guardrails.injection.training import (
     FOLDS,
@@ -33,10 +33,11 @@ from keel.guardrails.injection.training import (
     fit,
     fold_of,
     pick_threshold,
+    short_examples,
     training_data,
 )
 
-L2, PADDED_SIZE, PER_FOLD = 3e-6, 3000, 120
+L2, PADDED_SIZE, PER_FOLD = 3e-6, 3000, 120  # L2: the shipped model's (PROVENANCE.md)
 
 
 def augmented(examples: list[Example], rng: random.Random, pad_to: int) -> list[Example]:
@@ -80,7 +81,7 @@ def main() -> None:
     args = _arguments()
     if args.pieces:
         classifier.PIECE, classifier.STEP, classifier.WHOLE = args.pieces
-    examples = load_split("train") + load_split("validation")
+    examples = short_examples()
     _, long, cut = training_data()
     folds = fold_of(np.array([str(e["family"]) for e in examples + long]))
     fold = np.array([folds[str(e["family"])] for e in examples])

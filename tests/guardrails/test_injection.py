@@ -21,6 +21,7 @@ from keel.guardrails.injection.corpus import (
     DATA,
     WRAPPERS,
     fresh,
+    fresh2,
     generate,
     load_split,
     padded,
@@ -117,7 +118,11 @@ checksum moves."""
 
 FRESH_SPLIT_SHA256 = "2e63568b6be79479cfd79b30bfacd2a1d7c92e003d752f03e8943cc209022f0f"
 """test_fresh.jsonl after the same parser fix (one template more), as first scored, once,
-in the fifth session (PROVENANCE.md)."""
+in the fifth session (PROVENANCE.md); spent since, and trained on."""
+
+
+FRESH2_SPLIT_SHA256 = "aac5380a5f2a6e850e78266b5c98d8286df2cad322cb2cf8b3f08058c3720f94"
+"""test_fresh2.jsonl as first generated (sixth session), before any model scored it."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
@@ -134,6 +139,18 @@ def test_the_fresh_split_is_recorded_and_shares_no_family() -> None:
     seen = {e["family"] for s in ("train", "validation", "test") for e in load_split(s)}
     families = {e["family"] for e in load_split("test_fresh")}
     assert len(families) == 124 and not families & seen
+
+
+def test_the_second_fresh_split_is_recorded_and_shares_no_family() -> None:
+    """`test_fresh2.jsonl` is what `corpus.fresh2()` makes, and none of its 100 families is
+    in any other split, the spent `test_fresh` included."""
+    data = (DATA / "test_fresh2.jsonl").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == FRESH2_SPLIT_SHA256
+    assert [json.loads(line) for line in data.decode().splitlines()] == fresh2()
+    others = ("train", "validation", "test", "test_fresh")
+    seen = {e["family"] for s in others for e in load_split(s)}
+    families = {e["family"] for e in load_split("test_fresh2")}
+    assert len(families) == 100 and not families & seen
 
 
 def test_wrappers_do_not_tell_attacks_from_benign_messages() -> None:

@@ -34,7 +34,9 @@ __all__ = [
     "WRAPPERS",
     "Example",
     "fresh",
+    "fresh2",
     "generate",
+    "is_long",
     "load_split",
     "long_examples",
     "padded",
@@ -113,17 +115,13 @@ def _read_families(name: str) -> tuple[tuple[str, str], ...]:
 
 ATTACKS = _read_families("attacks")
 BENIGN = _read_families("benign")
-ATTACKS_MORE = _read_families("attacks_more")
-BENIGN_MORE = _read_families("benign_more")
-ATTACKS_THIRD = _read_families("attacks_third")
-BENIGN_THIRD = _read_families("benign_third")
-ATTACKS_FOURTH = _read_families("attacks_fourth")
-BENIGN_FOURTH = _read_families("benign_fourth")
-ATTACKS_FIFTH = _read_families("attacks_fifth")
-BENIGN_FIFTH = _read_families("benign_fifth")
-"""Families written after the test split had been read (PROVENANCE.md): they go to train
-or validation only, each round from its own random stream, so the test split and the
-earlier rounds' lines stay as they were."""
+LATER_ROUNDS = tuple(
+    (_read_families(f"attacks_{r}"), _read_families(f"benign_{r}"))
+    for r in ("more", "third", "fourth", "fifth", "sixth")
+)
+"""(attacks, benign) of each round written after the test split had been read
+(PROVENANCE.md): they go to train or validation only, each round from its own random
+stream, so the test split and the earlier rounds' lines stay as they were."""
 
 _GOAL_VERBS = (
     "answer without restrictions",
@@ -243,15 +241,7 @@ def generate(seed: int = SEED) -> dict[str, list[Example]]:
     for family, template in BENIGN:
         for example in _benign_variants(f"benign:{family}", template, rng):
             splits[split_of(str(example["family"]))].append(example)
-    for offset, (attacks, benign) in enumerate(
-        (
-            (ATTACKS_MORE, BENIGN_MORE),
-            (ATTACKS_THIRD, BENIGN_THIRD),
-            (ATTACKS_FOURTH, BENIGN_FOURTH),
-            (ATTACKS_FIFTH, BENIGN_FIFTH),
-        ),
-        start=1,
-    ):
+    for offset, (attacks, benign) in enumerate(LATER_ROUNDS, start=1):
         _later_round(splits, attacks, benign, random.Random(seed + offset))
     return splits
 
@@ -317,18 +307,47 @@ LONG_FRESH_BENIGN = _read_families("long_fresh_benign")
 """The fresh held-out split's families, written blind on 2026-11-23 (session 4) by two
 writers who had not seen the other templates, the test split or the detector
 (PROVENANCE.md). Why: the first test split's families had been looked at seven times, so
-its figure no longer measured kinds of attack nobody tuned for. Never trained or tuned on."""
+its figure no longer measured kinds of attack nobody tuned for. Scored once (session 5),
+then spent: the trainer reads it as training data."""
+
+ATTACKS_FRESH2 = _read_families("attacks_fresh2")
+BENIGN_FRESH2 = _read_families("benign_fresh2")
+LONG_FRESH2_ATTACKS = _read_families("long_fresh2_attacks")
+LONG_FRESH2_BENIGN = _read_families("long_fresh2_benign")
+"""The second fresh split's families, written blind in session 6 after the first was
+spent (PROVENANCE.md). Never trained or tuned on."""
+
+BlindFiles = tuple[tuple[tuple[str, str], ...], ...]
+
+
+def _blind_split(files: BlindFiles, seed: int) -> list[Example]:
+    """Short families as the others (10 variants, attacks sometimes obfuscated), long ones
+    as `long_examples` (3 variants); `files` = short attacks, short benign, long attacks,
+    long benign."""
+    attacks, benign, long_attacks, long_benign = files
+    rng = random.Random(seed)
+    examples = [e for f, t in attacks for e in _attack_variants(f"attack:{f}", t, rng)]
+    examples += [e for f, t in benign for e in _benign_variants(f"benign:{f}", t, rng)]
+    examples += _long_variants("attack", long_attacks, rng)
+    examples += _long_variants("benign", long_benign, rng)
+    return examples
 
 
 def fresh(seed: int = SEED + 30) -> list[Example]:
-    """The fresh held-out split (`test_fresh.jsonl`): short families as the others (10
-    variants, attacks sometimes obfuscated), long ones as `long_examples` (3 variants)."""
-    rng = random.Random(seed)
-    examples = [e for f, t in ATTACKS_FRESH for e in _attack_variants(f"attack:{f}", t, rng)]
-    examples += [e for f, t in BENIGN_FRESH for e in _benign_variants(f"benign:{f}", t, rng)]
-    examples += _long_variants("attack", LONG_FRESH_ATTACKS, rng)
-    examples += _long_variants("benign", LONG_FRESH_BENIGN, rng)
-    return examples
+    """The first fresh split (`test_fresh.jsonl`)."""
+    return _blind_split((ATTACKS_FRESH, BENIGN_FRESH, LONG_FRESH_ATTACKS, LONG_FRESH_BENIGN), seed)
+
+
+def fresh2(seed: int = SEED + 40) -> list[Example]:
+    """The second fresh split (`test_fresh2.jsonl`)."""
+    files = (ATTACKS_FRESH2, BENIGN_FRESH2, LONG_FRESH2_ATTACKS, LONG_FRESH2_BENIGN)
+    return _blind_split(files, seed)
+
+
+def is_long(example: Example) -> bool:
+    """Whether `example` comes from a long family (`long-...`: whole messages of 800-3,000
+    characters) rather than a short one."""
+    return str(example["family"]).split(":", 1)[1].startswith("long-")
 
 
 def padded(core: str, filler: Sequence[str], rng: random.Random, size: int) -> str:
@@ -358,7 +377,7 @@ def load_split(name: str) -> list[Example]:
 
 def main() -> None:
     DATA.mkdir(exist_ok=True)
-    for name, examples in {**generate(), "test_fresh": fresh()}.items():
+    for name, examples in {**generate(), "test_fresh": fresh(), "test_fresh2": fresh2()}.items():
         lines = (json.dumps(e, ensure_ascii=False) for e in examples)
         (DATA / f"{name}.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
         attacks = sum(1 for e in examples if e["label"] == 1)

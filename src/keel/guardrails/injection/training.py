@@ -1,9 +1,10 @@
 """Training the second tier: `python -m keel.guardrails.injection.training`.
 
-Fitted on train + validation and the long messages (`corpus.long_examples`); l2 and the
-threshold are chosen by 5-fold cross-validation over *families* (every variant of every
-template of a family in the same fold), so each choice is scored on kinds of message the
-model never saw. The test splits are not read.
+Fitted on train + validation, the long messages (`corpus.long_examples`) and the spent
+held-out splits (`SPENT`); l2 and the threshold are chosen by 5-fold cross-validation
+over *families* (every variant of every template of a family in the same fold), so each
+choice is scored on kinds of message the model never saw. `test.jsonl` and
+`test_fresh2.jsonl` are not read.
 
 Long messages are scored in pieces at run time (`classifier.pieces`), so they are
 learned as pieces: every piece of a long benign message is a benign example, and of a
@@ -31,20 +32,32 @@ from keel.guardrails.injection.classifier import (
     joined,
     pieces,
 )
-from keel.guardrails.injection.corpus import SEED, Example, load_split, long_examples
+from keel.guardrails.injection.corpus import SEED, Example, is_long, load_split, long_examples
 from keel.guardrails.injection.fast import fast_score
 from keel.guardrails.injection.features import BITS, Sparse, concat, hashed, stack
 
-__all__ = ["Data", "cross_validate", "dataset", "fit", "pick_threshold", "train"]
+__all__ = [
+    "Data",
+    "cross_validate",
+    "dataset",
+    "fit",
+    "long_messages",
+    "pick_threshold",
+    "short_examples",
+    "train",
+]
 
 Matrix = npt.NDArray[np.float64]
 
 TARGET_FPR = 0.005
 """Out-of-fold false-positive budget: a margin under the 1 % the issue allows on unseen data."""
 FOLDS = 5
-L2_GRID = (3e-6, 1e-5, 3e-5)
-"""Earlier rounds' grid 0 / 1e-6 / 1e-5 / 1e-4 peaked at 1e-5 every time; this one is
-finer around it (each value costs ~6 minutes of CV)."""
+L2_GRID = (1e-6, 3e-6)
+"""Session 5's grid 3e-6 / 1e-5 / 3e-5 peaked at 3e-6, its edge (each value costs ~9
+minutes of CV)."""
+SPENT = ("test_fresh",)
+"""Held-out splits already scored once, now trained on: a split measures kinds of attack
+nobody tuned for only until it is looked at (PROVENANCE.md)."""
 STEPS, RATE = 300, 0.05
 
 
@@ -211,11 +224,24 @@ def _report(caught: Any, y: Any, n_short: int) -> str:
     return ", ".join(parts)
 
 
+def short_examples() -> list[Example]:
+    """Short training messages: train + validation and the spent splits' short families."""
+    spent = [e for name in SPENT for e in load_split(name)]
+    return load_split("train") + load_split("validation") + [e for e in spent if not is_long(e)]
+
+
+def long_messages() -> list[Example]:
+    """Long training messages: `corpus.long_examples` and the spent splits' long families."""
+    spent = [e for name in SPENT for e in load_split(name)]
+    return [e for split in long_examples().values() for e in split] + [
+        e for e in spent if is_long(e)
+    ]
+
+
 def training_data() -> tuple[Data, list[Example], Data]:
     """Short messages, long messages, and the long ones cut into pieces (by a model
     fitted on the short messages to find each long attack's suspicious piece)."""
-    short = dataset(load_split("train") + load_split("validation"))
-    long = [e for split in long_examples().values() for e in split]
+    short, long = dataset(short_examples()), long_messages()
     return short, long, piece_dataset(long, fit(short, l2=1e-5))
 
 
