@@ -122,7 +122,8 @@ in the fifth session (PROVENANCE.md); spent since, and trained on."""
 
 
 FRESH2_SPLIT_SHA256 = "aac5380a5f2a6e850e78266b5c98d8286df2cad322cb2cf8b3f08058c3720f94"
-"""test_fresh2.jsonl as first generated (sixth session), before any model scored it."""
+"""test_fresh2.jsonl as first generated (fifth session, after the first fresh split was
+spent), before any model scored it."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:

@@ -314,7 +314,7 @@ ATTACKS_FRESH2 = _read_families("attacks_fresh2")
 BENIGN_FRESH2 = _read_families("benign_fresh2")
 LONG_FRESH2_ATTACKS = _read_families("long_fresh2_attacks")
 LONG_FRESH2_BENIGN = _read_families("long_fresh2_benign")
-"""The second fresh split's families, written blind in session 6 after the first was
+"""The second fresh split's families, written blind in session 5 after the first was
 spent (PROVENANCE.md). Never trained or tuned on."""
 
 BlindFiles = tuple[tuple[tuple[str, str], ...], ...]
