@@ -11,7 +11,7 @@ learned as pieces: every piece of a long benign message is a benign example, and
 long attack only its most suspicious piece (by a model fitted on the short messages
 first) is an attack -- the rest of an e-mail thread around an injection is ordinary text.
 
-Why Adam on a hand-rolled sparse matrix: 2**18 hashed n-gram weights over ~17,000
+Why Adam on a hand-rolled sparse matrix: 2**18 hashed n-gram weights over ~26,000
 messages; plain gradient descent needs thousands of full passes at a learning rate this
 many features tolerate, Adam ~300, and numpy's `bincount` does the sparse transpose
 product without scipy.
@@ -53,8 +53,8 @@ TARGET_FPR = 0.005
 """Out-of-fold false-positive budget: a margin under the 1 % the issue allows on unseen data."""
 FOLDS = 5
 L2_GRID = (1e-6, 3e-6)
-"""Session 5's grid 3e-6 / 1e-5 / 3e-5 peaked at 3e-6, its edge (each value costs ~9
-minutes of CV)."""
+"""Session 5's first grid 3e-6 / 1e-5 / 3e-5 peaked at its edge, 3e-6; on this one the
+two tie on short messages and 1e-6 wins on long ones (each value costs ~9 minutes)."""
 SPENT = ("test_fresh",)
 """Held-out splits already scored once, now trained on: a split measures kinds of attack
 nobody tuned for only until it is looked at (PROVENANCE.md)."""
@@ -148,7 +148,7 @@ def piece_dataset(examples: list[Example], picker: InjectionClassifier) -> Data:
         text, label = str(e["text"]), int(str(e["label"]))
         chunks = pieces(joined(text, fast_score(text)))
         if label == 1:
-            chunks = [max(chunks, key=lambda c: _probability(picker, c))]
+            chunks = [max(chunks, key=lambda c: _logit(picker, c))]
         parts += [(c, label, str(e["family"])) for c in chunks]
     scores = [fast_score(c) for c, _, _ in parts]
     return Data(
@@ -159,7 +159,7 @@ def piece_dataset(examples: list[Example], picker: InjectionClassifier) -> Data:
     )
 
 
-def _probability(model: InjectionClassifier, piece: str) -> float:
+def _logit(model: InjectionClassifier, piece: str) -> float:
     z = model.logits(stack([hashed(piece)]), flag_rows([fast_score(piece)]))
     return float(z[0])
 
@@ -224,18 +224,18 @@ def _report(caught: Any, y: Any, n_short: int) -> str:
     return ", ".join(parts)
 
 
+def _spent(*, long: bool) -> list[Example]:
+    return [e for name in SPENT for e in load_split(name) if is_long(e) == long]
+
+
 def short_examples() -> list[Example]:
     """Short training messages: train + validation and the spent splits' short families."""
-    spent = [e for name in SPENT for e in load_split(name)]
-    return load_split("train") + load_split("validation") + [e for e in spent if not is_long(e)]
+    return load_split("train") + load_split("validation") + _spent(long=False)
 
 
 def long_messages() -> list[Example]:
     """Long training messages: `corpus.long_examples` and the spent splits' long families."""
-    spent = [e for name in SPENT for e in load_split(name)]
-    return [e for split in long_examples().values() for e in split] + [
-        e for e in spent if is_long(e)
-    ]
+    return [e for split in long_examples().values() for e in split] + _spent(long=True)
 
 
 def training_data() -> tuple[Data, list[Example], Data]:
