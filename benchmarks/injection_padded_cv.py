@@ -13,7 +13,7 @@ padded to PAD_TO / 2 .. PAD_TO characters with their benign messages, when --pad
 given), then scored on the fold's messages and on 120 of its attacks and 120 of its
 benign messages padded to ~3,000 characters with that fold's own benign messages. Prints
 TPR / FPR at the shipped threshold and at a threshold for 0.5 % FPR over short and
-padded benign messages together. `test.jsonl` and `test_fresh2.jsonl` are not read. ~10 min.
+padded benign messages together. `test.jsonl` and the unspent blind splits are not read. ~10 min.
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ from keel.guardrails.injection import (
     wrap_untrusted,
 )
 from keel.guardrails.injection.corpus import (
+    BLIND_SPLITS,
     DATA,
     WRAPPERS,
-    fresh,
-    fresh2,
+    blind_split,
     generate,
     load_split,
     padded,
@@ -116,14 +116,13 @@ lines. Any change to the file is a new test split and must be recorded there bef
 checksum moves."""
 
 
-FRESH_SPLIT_SHA256 = "2e63568b6be79479cfd79b30bfacd2a1d7c92e003d752f03e8943cc209022f0f"
-"""test_fresh.jsonl after the same parser fix (one template more), as first scored, once,
-in the fifth session (PROVENANCE.md); spent since, and trained on."""
-
-
-FRESH2_SPLIT_SHA256 = "aac5380a5f2a6e850e78266b5c98d8286df2cad322cb2cf8b3f08058c3720f94"
-"""test_fresh2.jsonl as first generated (fifth session, after the first fresh split was
-spent), before any model scored it."""
+BLIND_SPLIT_SHA256 = {
+    "test_fresh": "2e63568b6be79479cfd79b30bfacd2a1d7c92e003d752f03e8943cc209022f0f",
+    "test_fresh2": "aac5380a5f2a6e850e78266b5c98d8286df2cad322cb2cf8b3f08058c3720f94",
+    "test_fresh3": "6b217ccc5351ae68c405d0eeeba6820ed7911ad039b250933da40474a524dda0",
+}
+"""Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session)
+or, for `test_fresh3`, as generated before any model scored it (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
@@ -131,27 +130,19 @@ def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
     assert hashlib.sha256(data).hexdigest() == TEST_SPLIT_SHA256
 
 
-def test_the_fresh_split_is_recorded_and_shares_no_family() -> None:
-    """`test_fresh.jsonl` is what `corpus.fresh()` makes from the blind writers' files, and
-    none of its families is in train, validation or the first test split."""
-    data = (DATA / "test_fresh.jsonl").read_bytes()
-    assert hashlib.sha256(data).hexdigest() == FRESH_SPLIT_SHA256
-    assert [json.loads(line) for line in data.decode().splitlines()] == fresh()
-    seen = {e["family"] for s in ("train", "validation", "test") for e in load_split(s)}
-    families = {e["family"] for e in load_split("test_fresh")}
-    assert len(families) == 124 and not families & seen
-
-
-def test_the_second_fresh_split_is_recorded_and_shares_no_family() -> None:
-    """`test_fresh2.jsonl` is what `corpus.fresh2()` makes, and none of its 100 families is
-    in any other split, the spent `test_fresh` included."""
-    data = (DATA / "test_fresh2.jsonl").read_bytes()
-    assert hashlib.sha256(data).hexdigest() == FRESH2_SPLIT_SHA256
-    assert [json.loads(line) for line in data.decode().splitlines()] == fresh2()
-    others = ("train", "validation", "test", "test_fresh")
+@pytest.mark.parametrize(
+    ("split", "families"), [("test_fresh", 124), ("test_fresh2", 100), ("test_fresh3", 100)]
+)
+def test_each_blind_split_is_recorded_and_shares_no_family(split: str, families: int) -> None:
+    """A blind split's file is what `corpus.blind_split` makes from its writers' files, as
+    recorded, and none of its families is in any other split."""
+    data = (DATA / f"{split}.jsonl").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == BLIND_SPLIT_SHA256[split]
+    assert [json.loads(line) for line in data.decode().splitlines()] == blind_split(split)
+    others = {"train", "validation", "test", *BLIND_SPLITS} - {split}
     seen = {e["family"] for s in others for e in load_split(s)}
-    families = {e["family"] for e in load_split("test_fresh2")}
-    assert len(families) == 100 and not families & seen
+    own = {e["family"] for e in load_split(split)}
+    assert len(own) == families and not own & seen
 
 
 def test_wrappers_do_not_tell_attacks_from_benign_messages() -> None:

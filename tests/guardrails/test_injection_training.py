@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from keel.guardrails.injection.classifier import InjectionClassifier, joined, pieces
-from keel.guardrails.injection.corpus import load_split
+from keel.guardrails.injection.corpus import BLIND_SPLITS, load_split
 from keel.guardrails.injection.fast import fast_score
 from keel.guardrails.injection.features import hashed
-from keel.guardrails.injection.training import long_messages, piece_dataset, short_examples
+from keel.guardrails.injection.training import (
+    SPENT,
+    long_messages,
+    piece_dataset,
+    short_examples,
+)
 
 COMPLAINT = (
     "I ordered a desk lamp three weeks ago and the tracking page still says it is in "
@@ -39,9 +44,10 @@ def test_long_messages_are_learned_as_the_pieces_they_are_scored_in() -> None:
 
 
 def test_the_trainer_reads_no_unspent_held_out_family() -> None:
-    """Training reads the spent `test_fresh` split, never `test` or `test_fresh2`: no
-    family of those two is among the messages it fits on."""
+    """Training reads the spent blind splits, never `test` or an unspent blind split: no
+    family of those is among the messages it fits on."""
     trained = {e["family"] for e in short_examples() + long_messages()}
-    assert {e["family"] for e in load_split("test_fresh")} <= trained
-    for split in ("test", "test_fresh2"):
+    for split in SPENT:
+        assert {e["family"] for e in load_split(split)} <= trained
+    for split in ("test", *(name for name in BLIND_SPLITS if name not in SPENT)):
         assert not trained & {e["family"] for e in load_split(split)}, split

@@ -29,12 +29,12 @@ from urllib.parse import quote
 __all__ = [
     "ATTACKS",
     "BENIGN",
+    "BLIND_SPLITS",
     "LONG_ATTACKS",
     "LONG_BENIGN",
     "WRAPPERS",
     "Example",
-    "fresh",
-    "fresh2",
+    "blind_split",
     "generate",
     "is_long",
     "load_split",
@@ -300,48 +300,29 @@ def _long_variants(
             yield {"text": text, "label": label, "family": f"{kind}:{family}", "variant": variant}
 
 
-ATTACKS_FRESH = _read_families("attacks_fresh")
-BENIGN_FRESH = _read_families("benign_fresh")
-LONG_FRESH_ATTACKS = _read_families("long_fresh_attacks")
-LONG_FRESH_BENIGN = _read_families("long_fresh_benign")
-"""The fresh held-out split's families, written blind on 2026-11-23 (session 4) by two
-writers who had not seen the other templates, the test split or the detector
-(PROVENANCE.md). Why: the first test split's families had been looked at seven times, so
-its figure no longer measured kinds of attack nobody tuned for. Scored once (session 5),
-then spent: the trainer reads it as training data."""
-
-ATTACKS_FRESH2 = _read_families("attacks_fresh2")
-BENIGN_FRESH2 = _read_families("benign_fresh2")
-LONG_FRESH2_ATTACKS = _read_families("long_fresh2_attacks")
-LONG_FRESH2_BENIGN = _read_families("long_fresh2_benign")
-"""The second fresh split's families, written blind in session 5 after the first was
-spent (PROVENANCE.md). Never trained or tuned on."""
-
-BlindFiles = tuple[tuple[tuple[str, str], ...], ...]
+BLIND_SPLITS = {
+    "test_fresh": ("fresh", SEED + 30),
+    "test_fresh2": ("fresh2", SEED + 40),
+    "test_fresh3": ("fresh3", SEED + 50),
+}
+"""Held-out splits written blind (split: the files' tag, seed), by writers who saw nothing
+of the rest of the set nor the detector (PROVENANCE.md). Why: a split's families measure
+kinds of attack nobody tuned for only until they are looked at. `test_fresh` (session 4)
+and `test_fresh2` (session 5) have each been scored once; `test_fresh` is trained on since
+(`training.SPENT`). `test_fresh3` (session 5, after both looks) has not been scored."""
 
 
-def _blind_split(files: BlindFiles, seed: int) -> list[Example]:
-    """Short families as the others (10 variants, attacks sometimes obfuscated), long ones
-    as `long_examples` (3 variants); `files` = short attacks, short benign, long attacks,
-    long benign."""
-    attacks, benign, long_attacks, long_benign = files
+def blind_split(name: str) -> list[Example]:
+    """A blind split from its four files: short families as the others (10 variants,
+    attacks sometimes obfuscated), long ones as `long_examples` (3 variants)."""
+    tag, seed = BLIND_SPLITS[name]
     rng = random.Random(seed)
+    attacks, benign = _read_families(f"attacks_{tag}"), _read_families(f"benign_{tag}")
     examples = [e for f, t in attacks for e in _attack_variants(f"attack:{f}", t, rng)]
     examples += [e for f, t in benign for e in _benign_variants(f"benign:{f}", t, rng)]
-    examples += _long_variants("attack", long_attacks, rng)
-    examples += _long_variants("benign", long_benign, rng)
+    examples += _long_variants("attack", _read_families(f"long_{tag}_attacks"), rng)
+    examples += _long_variants("benign", _read_families(f"long_{tag}_benign"), rng)
     return examples
-
-
-def fresh(seed: int = SEED + 30) -> list[Example]:
-    """The first fresh split (`test_fresh.jsonl`)."""
-    return _blind_split((ATTACKS_FRESH, BENIGN_FRESH, LONG_FRESH_ATTACKS, LONG_FRESH_BENIGN), seed)
-
-
-def fresh2(seed: int = SEED + 40) -> list[Example]:
-    """The second fresh split (`test_fresh2.jsonl`)."""
-    files = (ATTACKS_FRESH2, BENIGN_FRESH2, LONG_FRESH2_ATTACKS, LONG_FRESH2_BENIGN)
-    return _blind_split(files, seed)
 
 
 def is_long(example: Example) -> bool:
@@ -377,7 +358,8 @@ def load_split(name: str) -> list[Example]:
 
 def main() -> None:
     DATA.mkdir(exist_ok=True)
-    for name, examples in {**generate(), "test_fresh": fresh(), "test_fresh2": fresh2()}.items():
+    blind = {name: blind_split(name) for name in BLIND_SPLITS}
+    for name, examples in {**generate(), **blind}.items():
         lines = (json.dumps(e, ensure_ascii=False) for e in examples)
         (DATA / f"{name}.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
         attacks = sum(1 for e in examples if e["label"] == 1)

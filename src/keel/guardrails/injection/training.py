@@ -3,8 +3,8 @@
 Fitted on train + validation, the long messages (`corpus.long_examples`) and the spent
 held-out splits (`SPENT`); l2 and the threshold are chosen by 5-fold cross-validation
 over *families* (every variant of every template of a family in the same fold), so each
-choice is scored on kinds of message the model never saw. `test.jsonl` and
-`test_fresh2.jsonl` are not read.
+choice is scored on kinds of message the model never saw. `test.jsonl` and the unspent
+blind splits (`corpus.BLIND_SPLITS`) are not read.
 
 Long messages are scored in pieces at run time (`classifier.pieces`), so they are
 learned as pieces: every piece of a long benign message is a benign example, and of a
@@ -37,6 +37,7 @@ from keel.guardrails.injection.fast import fast_score
 from keel.guardrails.injection.features import BITS, Sparse, concat, hashed, stack
 
 __all__ = [
+    "SPENT",
     "Data",
     "cross_validate",
     "dataset",
