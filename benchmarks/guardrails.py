@@ -151,11 +151,10 @@ def detection(split: str = "test") -> None:
     print(f"\ninjection, held-out split {split!r}:")
     rows = list(zip(texts, labels, fast, probabilities, strict=True))
     report("all messages", rows, model.threshold)
-    long = [is_long(e) for e in examples]
-    short = [r for r, is_long in zip(rows, long, strict=True) if not is_long]
+    short = [r for r, e in zip(rows, examples, strict=True) if not is_long(e)]
     if len(short) < len(rows):
         report("short messages", short, model.threshold)
-        longs = [r for r, is_long in zip(rows, long, strict=True) if is_long]
+        longs = [r for r, e in zip(rows, examples, strict=True) if is_long(e)]
         report("long messages (long-* families)", longs, model.threshold)
     padded_detection([r[0] for r in short], [r[1] for r in short])
 

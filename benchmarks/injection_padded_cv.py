@@ -32,6 +32,7 @@ from keel.guardrails.injection.training import (
     dataset,
     fit,
     fold_of,
+    folds_of,
     pick_threshold,
     short_examples,
     training_data,
@@ -81,18 +82,16 @@ def main() -> None:
     args = _arguments()
     if args.pieces:
         classifier.PIECE, classifier.STEP, classifier.WHOLE = args.pieces
-    examples = short_examples()
-    _, long, cut = training_data()
-    folds = fold_of(np.array([str(e["family"]) for e in examples + long]))
-    fold = np.array([folds[str(e["family"])] for e in examples])
-    cut_fold = np.array([folds[f] for f in cut.families.tolist()])
-    y = np.array([int(str(e["label"])) for e in examples])
+    examples = short_examples()  # the rows of training_data()'s short Data, in order
+    rows, long, cut = training_data()
+    folds = fold_of(np.concatenate([rows.families, [str(e["family"]) for e in long]]))
+    fold, cut_fold = folds_of(rows.families, folds), folds_of(cut.families, folds)
     short, pa, pb = np.zeros(len(examples)), [], []
     for k in range(FOLDS):
-        inside = [e for e, f in zip(examples, fold, strict=True) if f != k]
+        data = rows.take(fold != k)
         if args.pad_to:
-            inside = augmented(inside, random.Random(SEED + k), args.pad_to)
-        data = dataset(inside)
+            inside = [e for e, f in zip(examples, fold, strict=True) if f != k]
+            data = dataset(augmented(inside, random.Random(SEED + k), args.pad_to))
         model = fit(data if args.no_long else data.plus(cut.take(cut_fold != k)), l2=L2)
         held = np.flatnonzero(fold == k)
         short[held] = scored(model, [str(examples[i]["text"]) for i in held])
@@ -100,7 +99,7 @@ def main() -> None:
         pa += scored(model, attacks).tolist()
         pb += scored(model, benign).tolist()
         print(f"fold {k + 1} of {FOLDS}", flush=True)
-    report(short, y, np.array(pa), np.array(pb))
+    report(short, rows.y, np.array(pa), np.array(pb))
 
 
 def report(short: Any, y: Any, pa: Any, pb: Any) -> None:

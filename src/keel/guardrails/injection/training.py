@@ -42,6 +42,8 @@ __all__ = [
     "cross_validate",
     "dataset",
     "fit",
+    "fold_of",
+    "folds_of",
     "long_messages",
     "pick_threshold",
     "short_examples",
@@ -128,7 +130,8 @@ def fold_of(families: Any, folds: int = FOLDS) -> dict[str, int]:
     return {names[j]: i % folds for i, j in enumerate(order)}
 
 
-def _folds_of(families: Any, folds: dict[str, int]) -> Any:
+def folds_of(families: Any, folds: dict[str, int]) -> Any:
+    """The fold of each row, from its family."""
     return np.array([folds[f] for f in families.tolist()], dtype=np.int64)
 
 
@@ -176,8 +179,8 @@ def cross_validate(short: Data, long: list[Example], cut: Data, *, l2: float) ->
     """Each message's probability from a model trained without its family's fold."""
     long_families = np.array([str(e["family"]) for e in long])
     folds = fold_of(np.concatenate([short.families, long_families]))
-    short_fold, cut_fold = _folds_of(short.families, folds), _folds_of(cut.families, folds)
-    long_fold = _folds_of(long_families, folds)
+    short_fold, cut_fold = folds_of(short.families, folds), folds_of(cut.families, folds)
+    long_fold = folds_of(long_families, folds)
     out = Scores(np.zeros(len(short.y)), np.zeros(len(long)))
     for k in range(FOLDS):
         model = fit(short.take(short_fold != k).plus(cut.take(cut_fold != k)), l2=l2)
