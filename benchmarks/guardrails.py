@@ -6,7 +6,8 @@ slow model.
     .venv/bin/python benchmarks/guardrails.py            # everything (~2-4 min here)
     .venv/bin/python benchmarks/guardrails.py --quick    # fewer repetitions
     .venv/bin/python benchmarks/guardrails.py --only latency,pii   # some sections
-    .venv/bin/python benchmarks/guardrails.py --only detection --split test_fresh2
+    .venv/bin/python benchmarks/guardrails.py --only detection --split test_fresh3
+    .venv/bin/python benchmarks/guardrails.py --only detection --weights old.npz  # another model
 
 Latencies are percentiles of single calls (first call, which loads models and weights,
 excluded), both wall clock and CPU time of the calling thread (`time.thread_time`): on a
@@ -35,6 +36,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from _common import machine_line
 from keel import Agent, Runner
@@ -42,7 +44,7 @@ from keel.guardrails.base import Guardrail
 from keel.guardrails.builtin import PiiRedaction
 from keel.guardrails.filters import Commitments, OtherCustomersPII, SecretLeak, TopicGuard
 from keel.guardrails.injection import FastInjectionGuard, InjectionGuard, second_tier
-from keel.guardrails.injection.classifier import InjectionClassifier
+from keel.guardrails.injection.classifier import WEIGHTS, InjectionClassifier
 from keel.guardrails.injection.corpus import is_long, load_split, padded
 from keel.guardrails.injection.fast import FastScore, fast_score
 from keel.guardrails.middleware import Guardrails
@@ -138,7 +140,7 @@ def _share(flags: list[bool]) -> float:
     return sum(flags) / len(flags) if flags else float("nan")
 
 
-def detection(split: str = "test") -> None:
+def detection(split: str = "test", weights: Path = WEIGHTS) -> None:
     """Each tier on a held-out split: all of it, then short and long messages (the blind
     writers' `long-fresh*` families, 800-3,000 characters) apart when it has both (the
     fresh splits do), then every short message padded inside long text."""
@@ -146,7 +148,7 @@ def detection(split: str = "test") -> None:
     labels = [int(str(e["label"])) for e in examples]
     texts = [str(e["text"]) for e in examples]
     fast = [fast_score(t) for t in texts]
-    model = InjectionClassifier.load()
+    model = InjectionClassifier.load(weights)
     probabilities = [model.probability(t, f) for t, f in zip(texts, fast, strict=True)]
     print(f"\ninjection, held-out split {split!r}:")
     rows = list(zip(texts, labels, fast, probabilities, strict=True))
@@ -156,7 +158,7 @@ def detection(split: str = "test") -> None:
         report("short messages", short, model.threshold)
         longs = [r for r, e in zip(rows, examples, strict=True) if is_long(e)]
         report("long messages (long-* families)", longs, model.threshold)
-    padded_detection([r[0] for r in short], [r[1] for r in short])
+    padded_detection([r[0] for r in short], [r[1] for r in short], model)
 
 
 Row = tuple[str, int, FastScore, float]
@@ -184,15 +186,22 @@ def report(title: str, rows: list[Row], threshold: float) -> None:
         print(f"    {name:28} TPR {tpr_at(scores, labels, 0.01):6.1%} at FPR <= 1% (ROC point)")
 
 
-def padded_detection(texts: list[str], labels: list[int], size: int = 3000) -> None:
+def padded_detection(
+    texts: list[str], labels: list[int], model: InjectionClassifier, size: int = 3000
+) -> None:
     """Every test message placed at a random point among ~3,000 characters of test benign
     messages (an attack inside a long e-mail or tool result; a long ordinary one)."""
     rng = random.Random(7)
     filler = [t for t, y in zip(texts, labels, strict=True) if not y]
-    guard = InjectionGuard()
-    blocked = [guard.inspect(padded(t, filler, rng, size)).action == "block" for t in texts]
+    blocked = [_blocked(model, padded(t, filler, rng, size)) for t in texts]
     tpr, fpr = rates(blocked, labels)
     print(f"  both tiers, padded to ~{size:,} chars    TPR {tpr:6.1%}  FPR {fpr:5.1%}")
+
+
+def _blocked(model: InjectionClassifier, text: str) -> bool:
+    """`InjectionGuard`'s verdict, with `model` as its second tier."""
+    fast = fast_score(text)
+    return both_tiers(fast, model.probability(text, fast)) >= model.threshold
 
 
 def tpr_at(scores: list[float], labels: list[int], max_fpr: float) -> float:
@@ -271,6 +280,9 @@ def _arguments() -> argparse.Namespace:
         "--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}"
     )
     parser.add_argument("--split", default="test", help="the held-out split for detection")
+    parser.add_argument(
+        "--weights", type=Path, default=WEIGHTS, help="second-tier weights for detection"
+    )
     return parser.parse_args()
 
 
@@ -283,7 +295,7 @@ def main() -> None:
     if "latency" in wanted:
         latency(args.quick)
     if "detection" in wanted:
-        detection(args.split)
+        detection(args.split, args.weights)
     if "pii" in wanted:
         pii_recall()
     if "parallel" in wanted:

@@ -30,8 +30,7 @@ __all__ = [
     "ATTACKS",
     "BENIGN",
     "BLIND_SPLITS",
-    "LONG_ATTACKS",
-    "LONG_BENIGN",
+    "LONG_ROUNDS",
     "WRAPPERS",
     "Example",
     "blind_split",
@@ -117,7 +116,7 @@ ATTACKS = _read_families("attacks")
 BENIGN = _read_families("benign")
 LATER_ROUNDS = tuple(
     (_read_families(f"attacks_{r}"), _read_families(f"benign_{r}"))
-    for r in ("more", "third", "fourth", "fifth", "sixth")
+    for r in ("more", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 )
 """(attacks, benign) of each round written after the test split had been read
 (PROVENANCE.md): they go to train or validation only, each round from its own random
@@ -261,26 +260,31 @@ def _later_round(
             splits[split_of(str(example["family"]), test=False)].append(example)
 
 
-LONG_ATTACKS = _read_families("long_attacks")
-LONG_BENIGN = _read_families("long_benign")
-"""Whole long messages (800-3,000 characters): attacks inside e-mail threads, pages,
-documents, CSV, logs and code; benign long text from the desk and from other domains
-(writing about LLMs and prompt injection, documentation, policies, recipes). Why: the
-short families taught the second tier nothing about long text, so it missed attacks
-inside it and blocked long benign text (PROVENANCE.md). Written after the test split had
-been read: train / validation only."""
+LONG_ROUNDS = tuple(
+    (_read_families(f"long{r}_attacks"), _read_families(f"long{r}_benign"))
+    for r in ("", "_seventh")
+)
+"""Whole long messages (800-3,000 characters), (attacks, benign) of each round: attacks
+inside e-mail threads, pages, documents, CSV, logs and code; benign long text from the
+desk and from other domains (writing about LLMs and prompt injection, documentation,
+policies, recipes). Why: the short families taught the second tier nothing about long
+text, so it missed attacks inside it and blocked long benign text (PROVENANCE.md).
+Written after the test split had been read: train / validation only."""
 LONG_VARIANTS = 3
 
 
 def long_examples(seed: int = SEED + 20) -> dict[str, list[Example]]:
-    """The long families, 3 variants a template, split into train / validation by family.
+    """The long families, 3 variants a template, split into train / validation by family,
+    each round from its own random stream (a new round leaves the earlier ones' variants
+    as they were).
 
     Not part of `generate()` (no jsonl file changes): the trainer decides how to use them."""
-    rng = random.Random(seed)
     splits: dict[str, list[Example]] = {"train": [], "validation": []}
-    for kind, families in (("attack", LONG_ATTACKS), ("benign", LONG_BENIGN)):
-        for example in _long_variants(kind, families, rng):
-            splits[split_of(str(example["family"]), test=False)].append(example)
+    for offset, (attacks, benign) in enumerate(LONG_ROUNDS):
+        rng = random.Random(seed + offset)
+        for kind, families in (("attack", attacks), ("benign", benign)):
+            for example in _long_variants(kind, families, rng):
+                splits[split_of(str(example["family"]), test=False)].append(example)
     return splits
 
 
@@ -304,12 +308,15 @@ BLIND_SPLITS = {
     "test_fresh": ("fresh", SEED + 30),
     "test_fresh2": ("fresh2", SEED + 40),
     "test_fresh3": ("fresh3", SEED + 50),
+    "test_fresh4": ("fresh4", SEED + 60),
 }
 """Held-out splits written blind (split: the files' tag, seed), by writers who saw nothing
 of the rest of the set nor the detector (PROVENANCE.md). Why: a split's families measure
-kinds of attack nobody tuned for only until they are looked at. `test_fresh` (session 4)
-and `test_fresh2` (session 5) have each been scored once; `test_fresh` is trained on since
-(`training.SPENT`). `test_fresh3` (session 5, after both looks) has not been scored."""
+kinds of attack nobody tuned for only until they are looked at. Each is scored once, after
+the choices it measures are committed, and from the next change on trained on
+(`training.SPENT`): `test_fresh` (scored in session 4) and `test_fresh2` (session 5) are;
+`test_fresh3` was scored in session 6. `test_fresh4` (written in session 6, before that
+look) has not been scored."""
 
 
 def blind_split(name: str) -> list[Example]:
