@@ -122,8 +122,9 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh3": "6b217ccc5351ae68c405d0eeeba6820ed7911ad039b250933da40474a524dda0",
     "test_fresh4": "b49f622128b0783e43aeeb9278041bcc48684d806c4d85370a85e67fa2a2688f",
 }
-"""Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session)
-or, for `test_fresh3`, as generated before any model scored it (PROVENANCE.md)."""
+"""Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
+`test_fresh3`: once, sixth session) or, for `test_fresh4`, as generated before any model
+scored it (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
@@ -181,19 +182,19 @@ async def test_both_tiers_on_the_held_out_split() -> None:
     assert tpr >= 0.97
 
 
-def test_both_tiers_on_the_second_fresh_split() -> None:
+def test_both_tiers_on_the_third_fresh_split() -> None:
     """The shipped classifier on 100 families written blind, by writers who saw nothing
     of the rest of the set (PROVENANCE.md). A regression bound, not the bar: the single
-    look measured 72.5 % TPR (1,494 of 2,060) at 0.6 % FPR (12 of 2,060); the issue asks
-    97 % at <= 1 % (BENCHMARKS.md, issue 10). (The first fresh split, 67.6 % at 0.8 % for
-    the model before, is trained on since.)"""
+    look measured 81.7 % TPR (1,682 of 2,060) at 0.8 % FPR (16 of 2,060); the issue asks
+    97 % at <= 1 % (BENCHMARKS.md, issue 10). (The first two fresh splits, scored once each
+    by earlier models, are trained on since.)"""
     guard = InjectionGuard()
-    examples = load_split("test_fresh2")
+    examples = load_split("test_fresh3")
     blocked = [guard.inspect(str(e["text"])).action == "block" for e in examples]
     attacks = [b for b, e in zip(blocked, examples, strict=True) if e["label"] == 1]
     benign = [b for b, e in zip(blocked, examples, strict=True) if e["label"] == 0]
     assert sum(benign) <= 0.01 * len(benign)
-    assert sum(attacks) >= 0.71 * len(attacks)
+    assert sum(attacks) >= 0.80 * len(attacks)
 
 
 def test_held_out_messages_inside_long_benign_text() -> None:
@@ -203,8 +204,8 @@ def test_held_out_messages_inside_long_benign_text() -> None:
 
     Regression bounds, not a bar met: the shipped model blocks 299 of 480 padded attacks
     (62.3 %) and 87 of 600 padded benign messages (14.5 %) here (the fifth session's:
-    65.8 % and 12.0 %); the benchmark, which
-    pads only the short messages with short ones, 68.5 % at 16.2 % (the session-4 model,
+    65.8 % and 12.0 %); the benchmark, which pads only the short messages with short
+    ones, 63.7 % at 19.5 % (the fifth session's: 68.5 % at 16.2 %; the session-4 model,
     trained on short messages only: 79.6 % at 23.8 %). Padded attacks are not caught as
     reliably as short ones (BENCHMARKS.md, issue 10)."""
     import random
