@@ -52,8 +52,9 @@ def test_a_new_long_round_leaves_the_earlier_variants_as_they_were() -> None:
 
 
 def test_no_long_family_is_in_the_test_split() -> None:
-    long_families = {f"attack:{f}" for f, _ in LONG_ROUNDS[0][0]}
+    long_families = {str(e["family"]) for split in long_examples().values() for e in split}
     test_families = {str(e["family"]) for e in load_split("test")}
+    assert len(long_families) == sum(len({f for f, _ in pairs}) for pairs in LONG_FILES)
     assert not long_families & test_families
 
 
