@@ -51,3 +51,12 @@ def test_the_trainer_reads_no_unspent_held_out_family() -> None:
         assert {e["family"] for e in load_split(split)} <= trained
     for split in ("test", *(name for name in BLIND_SPLITS if name not in SPENT)):
         assert not trained & {e["family"] for e in load_split(split)}, split
+
+
+def test_the_weights_lie_beside_the_labelled_set() -> None:
+    """`classifier.WEIGHTS` names the data folder itself (so the guard need not import the
+    corpus); it must stay the folder `corpus.DATA` and the trainer use."""
+    from keel.guardrails.injection.classifier import WEIGHTS
+    from keel.guardrails.injection.corpus import DATA
+
+    assert WEIGHTS.parent == DATA and WEIGHTS.is_file()

@@ -25,14 +25,16 @@ import numpy as np
 import numpy.typing as npt
 
 from keel.exceptions import ConfigurationError
-from keel.guardrails.injection.corpus import DATA
 from keel.guardrails.injection.fast import SIGNALS, FastScore, fast_score
 from keel.guardrails.injection.features import BITS, Sparse, hashed, stack
 from keel.guardrails.injection.normalize import views
 
 __all__ = ["FEATURES", "InjectionClassifier", "flag_rows", "joined", "pieces"]
 
-WEIGHTS = DATA / "classifier.npz"
+WEIGHTS = Path(__file__).parent / "data" / "classifier.npz"
+"""Beside the labelled set (`corpus.DATA`), named here rather than imported from `corpus`,
+which parses every template file at import (~17 ms): the guard loads this module on its
+first message, and needs the weights, not the set."""
 FEATURES = f"ngrams-3-5-words-1-2-b{BITS}-v1"
 """Names the feature space the weights were trained in; a file for another is refused."""
 SIGNAL_NAMES = (*(s[0] for s in SIGNALS), "obfuscated", "spaced_out")
