@@ -309,6 +309,7 @@ BLIND_SPLITS = {
     "test_fresh2": ("fresh2", SEED + 40),
     "test_fresh3": ("fresh3", SEED + 50),
     "test_fresh4": ("fresh4", SEED + 60),
+    "test_fresh5": ("fresh5", SEED + 70),
 }
 """Held-out splits written blind (split: the files' tag, seed), by writers who saw nothing
 of the rest of the set nor the detector (PROVENANCE.md). Why: a split's families measure
@@ -316,7 +317,8 @@ kinds of attack nobody tuned for only until they are looked at. Each is scored o
 the choices it measures are committed, and from the next change on trained on
 (`training.SPENT`): `test_fresh` (scored in session 4) and `test_fresh2` (session 5) are;
 `test_fresh3` was scored in session 6. `test_fresh4` (written in session 6, before that
-look) has not been scored."""
+look) and `test_fresh5` (written in session 7, before any look at `test_fresh4`) have not
+been scored."""
 
 
 def blind_split(name: str) -> list[Example]:
