@@ -1,5 +1,6 @@
 """The second tier: logistic regression over hashed character and word n-grams of every
-reading the fast tier made, plus the fast tier's signals and shape cues.
+reading the fast tier made, a multilingual static embedding of the same text
+(`multilingual.py`), and the fast tier's signals and shape cues.
 
 Why this and not an embedding of a window: on this project's AVX2 machines MiniLM costs
 ~1 ms of CPU a token, so even a 40-token window cost ~25-35 ms, and a 160-character
@@ -27,6 +28,7 @@ import numpy.typing as npt
 from keel.exceptions import ConfigurationError
 from keel.guardrails.injection.fast import SIGNALS, FastScore, fast_score
 from keel.guardrails.injection.features import BITS, Sparse, hashed, stack
+from keel.guardrails.injection.multilingual import DIMS, multilingual
 from keel.guardrails.injection.normalize import views
 
 __all__ = ["FEATURES", "InjectionClassifier", "flag_rows", "joined", "pieces"]
@@ -35,7 +37,7 @@ WEIGHTS = Path(__file__).parent / "data" / "classifier.npz"
 """Beside the labelled set (`corpus.DATA`), named here rather than imported from `corpus`,
 which parses every template file at import (~17 ms): the guard loads this module on its
 first message, and needs the weights, not the set."""
-FEATURES = f"ngrams-3-5-words-1-2-b{BITS}-v1"
+FEATURES = f"ngrams-3-5-words-1-2-b{BITS}-usem{DIMS}-v2"
 """Names the feature space the weights were trained in; a file for another is refused."""
 SIGNAL_NAMES = (*(s[0] for s in SIGNALS), "obfuscated", "spaced_out")
 BLOCK_AT = 0.85
@@ -70,6 +72,7 @@ def flag_rows(scores: list[FastScore]) -> Floats:
 @dataclass(frozen=True, slots=True)
 class InjectionClassifier:
     ngram_weights: Floats
+    dense_weights: Floats
     flag_weights: Floats
     bias: float
     threshold: float
@@ -87,6 +90,7 @@ class InjectionClassifier:
                 )
             return cls(
                 data["ngrams"].astype(np.float32),
+                data["dense"].astype(np.float32),
                 data["flags"].astype(np.float32),
                 float(data["bias"]),
                 float(data["threshold"]),
@@ -96,14 +100,20 @@ class InjectionClassifier:
         np.savez_compressed(
             path,
             ngrams=self.ngram_weights.astype(np.float16),
+            dense=self.dense_weights,
             flags=self.flag_weights,
             bias=np.float32(self.bias),
             threshold=np.float32(self.threshold),
             features=np.str_(self.features),
         )
 
-    def logits(self, rows: Sparse, flags: Floats) -> npt.NDArray[np.float64]:
-        return rows.dot(self.ngram_weights) + flags @ self.flag_weights + self.bias
+    def logits(self, rows: Sparse, dense: Floats, flags: Floats) -> npt.NDArray[np.float64]:
+        return (
+            rows.dot(self.ngram_weights)
+            + dense @ self.dense_weights
+            + flags @ self.flag_weights
+            + self.bias
+        )
 
     def probability(self, text: str, scored: FastScore) -> float:
         """The probability that `text` is an injection: its most suspicious piece's.
@@ -113,6 +123,6 @@ class InjectionClassifier:
         many ordinary paragraphs: out of fold, 64 % of ~3,000-character benign messages
         were blocked that way, 23.5 % with each piece's own (BENCHMARKS.md issue 10)."""
         parts = pieces(joined(text, scored))
-        rows = stack([hashed(p) for p in parts])
+        rows, dense = stack([hashed(p) for p in parts]), multilingual().embed(parts)
         fast = [scored] if len(parts) == 1 else [fast_score(p) for p in parts]
-        return float(1.0 / (1.0 + np.exp(-self.logits(rows, flag_rows(fast)).max())))
+        return float(1.0 / (1.0 + np.exp(-self.logits(rows, dense, flag_rows(fast)).max())))

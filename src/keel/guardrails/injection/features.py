@@ -1,14 +1,13 @@
-"""The second tier's features: hashed character and word n-grams of every reading the fast
-tier made, a static embedding of the message and of the fast tier's window, and the fast
-tier's signals — a few hundred microseconds for a 2,000-character message.
+"""The second tier's hashed features: character and word n-grams of every reading the fast
+tier made — a few hundred microseconds for a 2,000-character message. (Beside them the
+classifier uses the fast tier's signals and a multilingual embedding, `multilingual.py`.)
 
 Why not MiniLM here: on an AVX2-only CPU its int8 matrix products cost ~1 ms of CPU a
 token, so even a 40-token window went past the 15 ms budget, and a window that small
 misses most of a long message. Character n-grams see through what normalisation left
-(typos, split words, other languages), word n-grams carry the phrasing of a directive,
-and the static table (`keel.embeddings.static`, distilled from the same MiniLM) gives
-meaning to words the training families never used. All of it was chosen by
-cross-validation over families of train + validation (`classifier.py`, PROVENANCE.md).
+(typos, split words, other languages), word n-grams carry the phrasing of a directive.
+Chosen by cross-validation over families of train + validation (`classifier.py`,
+PROVENANCE.md); an English static table distilled from MiniLM lost to them there.
 
 Hashing is numpy arithmetic on code points (a polynomial over each n-gram, mixed, top
 bits kept) and CRC-32 for words, never Python's `hash`, which changes per process.
