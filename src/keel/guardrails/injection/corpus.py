@@ -310,15 +310,17 @@ BLIND_SPLITS = {
     "test_fresh3": ("fresh3", SEED + 50),
     "test_fresh4": ("fresh4", SEED + 60),
     "test_fresh5": ("fresh5", SEED + 70),
+    "test_fresh6": ("fresh6", SEED + 80),
 }
 """Held-out splits written blind (split: the files' tag, seed), by writers who saw nothing
 of the rest of the set nor the detector (PROVENANCE.md). Why: a split's families measure
 kinds of attack nobody tuned for only until they are looked at. Each is scored once, after
 the choices it measures are committed, and from the next change on trained on
 (`training.SPENT`): `test_fresh` (scored in session 4) and `test_fresh2` (session 5) are;
-`test_fresh3` was scored in session 6. `test_fresh4` (written in session 6, before that
-look) and `test_fresh5` (written in session 7, before any look at `test_fresh4`) have not
-been scored."""
+`test_fresh3` was scored in session 6, `test_fresh4` (written in session 6, before that
+look) in session 7. `test_fresh5` (written in session 7 before the look at `test_fresh4`)
+and `test_fresh6` (written in session 7 before any look at `test_fresh5`) have not been
+scored."""
 
 
 def blind_split(name: str) -> list[Example]:
