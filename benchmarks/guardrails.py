@@ -45,7 +45,13 @@ from keel.guardrails.base import Guardrail
 from keel.guardrails.builtin import PiiRedaction
 from keel.guardrails.filters import Commitments, OtherCustomersPII, SecretLeak, TopicGuard
 from keel.guardrails.injection import FastInjectionGuard, InjectionGuard, second_tier
-from keel.guardrails.injection.classifier import WEIGHTS, InjectionClassifier, joined, pieces
+from keel.guardrails.injection.classifier import (
+    WEIGHTS,
+    InjectionClassifier,
+    joined,
+    pieces,
+    scored_whole,
+)
 from keel.guardrails.injection.corpus import is_long, load_split, padded
 from keel.guardrails.injection.fast import FastScore, fast_score
 from keel.guardrails.injection.multilingual import multilingual
@@ -125,11 +131,13 @@ def latency(quick: bool) -> None:
 BLOCK_AT = 0.85  # the fast tier's default block score (FastInjectionGuard, InjectionGuard)
 
 
-def both_tiers(fast: FastScore, probability: float) -> float:
-    """One score for both tiers, as InjectionGuard decides: 1.0 where the fast tier blocks,
-    else the classifier's probability, so `>= model.threshold` is the guard's verdict and
-    the same numbers give its ROC point (shared with `injection_peers.py`)."""
-    return 1.0 if fast.score >= BLOCK_AT else float(probability)
+def both_tiers(text: str, fast: FastScore, probability: float, confirm_at: float) -> float:
+    """One score for both tiers, as InjectionGuard decides: 1.0 where the fast tier flags
+    and the classifier confirms (`confirm_at`, or at once where `text` is not scored
+    whole), else the classifier's probability, so `>= model.threshold` is the guard's
+    verdict and the same numbers give its ROC point (shared with `injection_peers.py`)."""
+    confirmed = probability >= confirm_at or not scored_whole(text, fast)
+    return 1.0 if fast.score >= BLOCK_AT and confirmed else float(probability)
 
 
 def rates(flags: list[bool], labels: list[int]) -> tuple[float, float]:
@@ -156,23 +164,24 @@ def detection(split: str = "test", weights: Path = WEIGHTS) -> None:
     probabilities = [model.probability(t, f) for t, f in zip(texts, fast, strict=True)]
     print(f"\ninjection, held-out split {split!r}:")
     rows = list(zip(texts, labels, fast, probabilities, strict=True))
-    report("all messages", rows, model.threshold)
+    report("all messages", rows, model)
     short = [r for r, e in zip(rows, examples, strict=True) if not is_long(e)]
     if len(short) < len(rows):
-        report("short messages", short, model.threshold)
+        report("short messages", short, model)
         longs = [r for r, e in zip(rows, examples, strict=True) if is_long(e)]
-        report("long messages (long-* families)", longs, model.threshold)
+        report("long messages (long-* families)", longs, model)
     padded_detection([r[0] for r in short], [r[1] for r in short], model)
 
 
 Row = tuple[str, int, FastScore, float]
 
 
-def report(title: str, rows: list[Row], threshold: float) -> None:
+def report(title: str, rows: list[Row], model: InjectionClassifier) -> None:
     """TPR / FPR of each tier at its operating point, and ROC points at FPR <= 1 %."""
-    labels = [r[1] for r in rows]
+    labels, threshold = [r[1] for r in rows], model.threshold
     fast = [r[2] for r in rows]
-    combined = [both_tiers(f, p) for _, _, f, p in rows]  # exactly as InjectionGuard decides
+    # exactly as InjectionGuard decides
+    combined = [both_tiers(t, f, p, model.confirm_at) for t, _, f, p in rows]
     print(f"  {title}: {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
     for name, flags in (
         ("fast tier, block at 0.85", [f.score >= BLOCK_AT for f in fast]),
@@ -205,7 +214,8 @@ def padded_detection(
 def _blocked(model: InjectionClassifier, text: str) -> bool:
     """`InjectionGuard`'s verdict, with `model` as its second tier."""
     fast = fast_score(text)
-    return both_tiers(fast, model.probability(text, fast)) >= model.threshold
+    probability = model.probability(text, fast)
+    return both_tiers(text, fast, probability, model.confirm_at) >= model.threshold
 
 
 def tpr_at(scores: list[float], labels: list[int], max_fpr: float) -> float:

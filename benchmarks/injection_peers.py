@@ -127,13 +127,13 @@ def llm_guard() -> list[Scanner]:
 
 def keel() -> list[Scanner]:
     """Keel's fast tier at its default and both tiers scored as `guardrails.detection()`
-    does (the classifier runs on every message here, also where the fast tier already
-    blocked, so the both-tiers latency is a little above InjectionGuard's)."""
+    does (the classifier runs on every message, as in InjectionGuard, which asks it to
+    confirm the fast tier's flags too)."""
     model = InjectionClassifier.load()
 
     def combined(text: str) -> float:
         fast = fast_score(text)
-        return both_tiers(fast, model.probability(text, fast))
+        return both_tiers(text, fast, model.probability(text, fast), model.confirm_at)
 
     threshold = float(model.threshold)
     return [

@@ -60,3 +60,17 @@ def test_the_weights_lie_beside_the_labelled_set() -> None:
     from keel.guardrails.injection.corpus import DATA
 
     assert WEIGHTS.parent == DATA and WEIGHTS.is_file()
+
+
+def test_the_threshold_counts_benign_messages_blocked_before_it() -> None:
+    """The false-positive budget is over every benign message: those the fast tier's
+    confirmed flags already blocked use part of it."""
+    import numpy as np
+
+    from keel.guardrails.injection.training import pick_threshold
+
+    p, labels = np.array([0.9, 0.8, 0.7, 0.1, 0.95]), np.array([0, 0, 0, 0, 1])
+    # 5 benign in all, 1 already blocked, 40 % allowed: 1 more may be blocked here.
+    threshold = pick_threshold(p, labels, 0.4, already=1)
+    assert sum(p[labels == 0] >= threshold) == 1
+    assert pick_threshold(p, labels, 0.4, already=2) > 0.9  # budget spent: none more

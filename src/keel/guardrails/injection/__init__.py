@@ -2,10 +2,10 @@
 
 - `FastInjectionGuard` — the first tier alone: normalisation plus weighted patterns,
   well under a millisecond. Blocks at `block_at`.
-- `InjectionGuard` — both tiers: the fast tier blocks what it is sure of and allows what
-  has no sign at all (`allow_below`); everything between goes to the classifier over
-  hashed n-grams of every reading (`classifier.py`, ~3-7 ms on 2,000 characters), in a
-  worker thread.
+- `InjectionGuard` — both tiers: the fast tier flags what its patterns are sure of and
+  allows what has no sign at all (`allow_below`); the classifier over hashed n-grams and a
+  multilingual embedding of every reading (`classifier.py`, ~3-7 ms on 2,000 characters,
+  in a worker thread) decides the rest, and confirms a flag at a lower bar.
 - `UntrustedData` — for tool results and retrieved documents: text that carries signs
   of injection is wrapped as data (the model is told not to follow it), or withheld.
 """
@@ -41,9 +41,14 @@ class FastInjectionGuard(Guardrail):
 
 
 class InjectionGuard(Guardrail):
-    """Both tiers. `allow_below=0.0` (the default) sends every message the fast tier did
-    not block to the classifier; raise it to spend the second tier only on messages with
-    some sign of injection (faster, fewer catches)."""
+    """Both tiers. A message the fast tier scores at `block_at` or more is blocked when the
+    classifier confirms it (`InjectionClassifier.confirm_at`, a low bar) or is too long
+    for the classifier to score whole (`classifier.scored_whole`): on the fourth
+    blind split the fast tier alone blocked 2.2 % of ordinary messages (product names and
+    notes with trigger words), which the classifier, trained on such hard negatives, tells
+    apart. `allow_below=0.0` (the default) sends every other message to the classifier;
+    raise it to spend the second tier only on messages with some sign of injection
+    (faster, fewer catches)."""
 
     name = "injection"
 
@@ -61,26 +66,29 @@ class InjectionGuard(Guardrail):
 
     def inspect(self, text: str) -> Verdict:
         scored = fast_score(text)
-        if scored.score >= self.block_at:
-            return Verdict.block(_reason("fast tier", scored), scored.score)
-        if scored.score < self.allow_below:
+        if scored.score < min(self.allow_below, self.block_at):
             return Verdict.allow(scored.score)
-        return second_tier(scored, text)
+        return second_tier(scored, text, flagged=scored.score >= self.block_at)
 
     async def check(self, text: str, ctx: RunContext | None = None) -> Verdict:
         scored = fast_score(text)
-        if scored.score >= self.block_at:
-            return Verdict.block(_reason("fast tier", scored), scored.score)
-        if scored.score < self.allow_below:
+        if scored.score < min(self.allow_below, self.block_at):
             return Verdict.allow(scored.score)
-        return await asyncio.to_thread(second_tier, scored, text)
+        flagged = scored.score >= self.block_at
+        return await asyncio.to_thread(second_tier, scored, text, flagged=flagged)
 
 
-def second_tier(scored: FastScore, text: str = "") -> Verdict:
-    """The classifier's verdict on a message the fast tier did not block (`text` is only
-    needed when `scored` came without its readings)."""
+def second_tier(scored: FastScore, text: str = "", *, flagged: bool = False) -> Verdict:
+    """The classifier's verdict (`text` is only needed when `scored` came without its
+    readings); a message the fast tier `flagged` is blocked at the lower `confirm_at`, or
+    at once when it is too long to be scored whole (`classifier.scored_whole`)."""
+    from keel.guardrails.injection.classifier import scored_whole
+
     model = _classifier()
     probability = model.probability(text, scored)
+    confirmed = probability >= model.confirm_at or not scored_whole(text, scored)
+    if flagged and confirmed:
+        return Verdict.block(_reason("fast tier, confirmed", scored), round(probability, 4))
     if probability >= model.threshold:
         return Verdict.block(_reason("classifier", scored), round(probability, 4))
     return Verdict.allow(round(probability, 4))

@@ -31,7 +31,7 @@ from keel.guardrails.injection.features import BITS, Sparse, hashed, stack
 from keel.guardrails.injection.multilingual import DIMS, multilingual
 from keel.guardrails.injection.normalize import views
 
-__all__ = ["FEATURES", "InjectionClassifier", "flag_rows", "joined", "pieces"]
+__all__ = ["FEATURES", "InjectionClassifier", "flag_rows", "joined", "pieces", "scored_whole"]
 
 WEIGHTS = Path(__file__).parent / "data" / "classifier.npz"
 """Beside the labelled set (`corpus.DATA`), named here rather than imported from `corpus`,
@@ -41,7 +41,8 @@ FEATURES = f"ngrams-3-5-words-1-2-b{BITS}-usem{DIMS}-v2"
 """Names the feature space the weights were trained in; a file for another is refused."""
 SIGNAL_NAMES = (*(s[0] for s in SIGNALS), "obfuscated", "spaced_out")
 BLOCK_AT = 0.85
-"""Fast-tier scores at or above this block without asking the second tier."""
+"""Fast-tier scores at or above this flag a message: it is blocked when the classifier's
+probability reaches `confirm_at`, a lower bar than `threshold`."""
 WHOLE = 1200
 PIECE, STEP = 600, 300
 
@@ -61,6 +62,14 @@ def pieces(text: str) -> list[str]:
     return [text[i : i + PIECE] for i in range(0, len(text) - PIECE + STEP, STEP)]
 
 
+def scored_whole(text: str, scored: FastScore | None = None) -> bool:
+    """Whether the classifier scores `text` in one piece. A fast-tier flag on a longer
+    message blocks without confirmation: in pieces, an attack's n-grams are diluted by
+    the text around it, and the classifier confirmed 12 of 200 attacks padded inside a
+    complaint that the fast tier had flagged (tests/guardrails/test_injection.py)."""
+    return len(pieces(joined(text, scored))) == 1
+
+
 def flag_rows(scores: list[FastScore]) -> Floats:
     """The fast tier's signals (1 or 0 each) and its score, one row per message."""
     return np.array(
@@ -76,6 +85,10 @@ class InjectionClassifier:
     flag_weights: Floats
     bias: float
     threshold: float
+    confirm_at: float = 0.0
+    """The probability at which the classifier confirms a message the fast tier flagged
+    (score >= `BLOCK_AT`) and scores whole (`scored_whole`); below it the fast tier's
+    block is overruled. 0.0: every flag blocks, as before the seventh session."""
     features: str = FEATURES
 
     @classmethod
@@ -94,6 +107,7 @@ class InjectionClassifier:
                 data["flags"].astype(np.float32),
                 float(data["bias"]),
                 float(data["threshold"]),
+                float(data["confirm_at"]) if "confirm_at" in data else 0.0,
             )
 
     def save(self, path: Path = WEIGHTS) -> None:
@@ -104,6 +118,7 @@ class InjectionClassifier:
             flags=self.flag_weights,
             bias=np.float32(self.bias),
             threshold=np.float32(self.threshold),
+            confirm_at=np.float32(self.confirm_at),
             features=np.str_(self.features),
         )
 

@@ -34,6 +34,7 @@ from keel.guardrails.injection.classifier import (
     flag_rows,
     joined,
     pieces,
+    scored_whole,
 )
 from keel.guardrails.injection.corpus import SEED, Example, is_long, load_split, long_examples
 from keel.guardrails.injection.fast import fast_score
@@ -57,14 +58,18 @@ __all__ = [
 Matrix = npt.NDArray[np.float64]
 
 TARGET_FPR = 0.005
-"""Out-of-fold false-positive budget: a margin under the 1 % the issue allows on unseen data."""
+"""Out-of-fold false-positive budget over every benign message, those the fast tier flags
+included: a margin under the 1 % the issue allows on unseen data."""
+CONFIRM_GRID = (0.0, 0.2, 0.5, 0.7, 0.9, 1.0)
+"""Candidate `confirm_at` bars: 0.0, every fast-tier flag blocks, as before the seventh
+session; 1.0, the flags count for nothing beyond the classifier's own use of them."""
 FOLDS = 5
 L2_GRID = (5e-7,)
 """Session 5's grids peaked at 1e-6 (3e-6 tied on short messages, lost on long ones);
 with session 6's larger set 5e-7 and 1e-6 tied out of fold (short TPR 74.2 % / 73.6 %,
 long 81.3 % both) and 5e-7 was chosen. Each value costs ~20 minutes on 2 cores, so the
 seventh session, measuring the multilingual signal with and without, kept only 5e-7."""
-SPENT = ("test_fresh", "test_fresh2", "test_fresh3")
+SPENT = ("test_fresh", "test_fresh2", "test_fresh3", "test_fresh4")
 """Held-out splits already scored once, now trained on: a split measures kinds of attack
 nobody tuned for only until it is looked at, and after that its blind-written families
 are the most varied data there is (PROVENANCE.md)."""
@@ -129,10 +134,13 @@ def fit(data: Data, *, l2: float) -> InjectionClassifier:
     return InjectionClassifier(ngrams, dense_w, flag_w, float(bias[0]), 0.5)
 
 
-def pick_threshold(probabilities: Any, labels: Any, target_fpr: float = TARGET_FPR) -> float:
-    """The lowest threshold whose false-positive rate on `labels` is <= `target_fpr`."""
+def pick_threshold(
+    probabilities: Any, labels: Any, target_fpr: float = TARGET_FPR, *, already: int = 0
+) -> float:
+    """The lowest threshold whose false-positive rate on `labels` is <= `target_fpr`, with
+    `already` benign messages (not among these) blocked before the threshold applies."""
     negatives = np.sort(probabilities[labels == 0])[::-1]
-    allowed = int(np.floor(target_fpr * len(negatives)))
+    allowed = max(0, int(np.floor(target_fpr * (len(negatives) + already))) - already)
     if allowed >= len(negatives):
         return 0.0
     return float(negatives[allowed]) + 1e-6
@@ -165,6 +173,11 @@ def _floats(scores: list[Any]) -> Matrix:
 
 _without_multilingual = False
 """Set by `--without-multilingual`: zero embeddings, to measure what the signal adds."""
+
+
+_scores_path: Path | None = None
+"""Set by `--scores`: where `choose` saves each l2's out-of-fold probabilities, labels and
+fast-tier flags, so later choices of `confirm_at` and threshold need no new fit."""
 
 
 def _embed(texts: list[str]) -> Matrix:
@@ -228,25 +241,49 @@ def _labels(examples: list[Example]) -> Matrix:
     return np.array([int(str(e["label"])) for e in examples], dtype=np.float64)
 
 
-def _in_band(examples: list[Example]) -> Any:
-    """Messages the fast tier does not block: the only ones the second tier decides."""
-    return np.array([fast_score(str(e["text"])).score < BLOCK_AT for e in examples])
+def fast_flags(examples: list[Example]) -> tuple[Any, Any]:
+    """Per message: whether the fast tier flags it, and whether the classifier scores it
+    whole (a flag on a longer one blocks without confirmation, `InjectionGuard`)."""
+    scores = [fast_score(str(e["text"])) for e in examples]
+    flagged = np.array([s.score >= BLOCK_AT for s in scores])
+    texts = [str(e["text"]) for e in examples]
+    return flagged, np.array([scored_whole(t, s) for t, s in zip(texts, scores, strict=True)])
 
 
-def choose(short: Data, long: list[Example], cut: Data) -> tuple[float, float, float]:
-    """(out-of-fold TPR, l2, threshold): the l2 with the best out-of-fold TPR over short
-    and long messages at TARGET_FPR over their benign messages, each message once."""
+def operating_point(p: Any, y: Any, flags: tuple[Any, Any], confirm_at: float) -> Any:
+    """(threshold, caught) as `InjectionGuard` decides with `confirm_at`: confirmed fast-
+    tier flags are caught and use their part of the TARGET_FPR budget over all benign
+    messages; the threshold spends the rest."""
+    flagged, whole = flags
+    confirmed = flagged & (~whole | (p >= confirm_at))
+    already = int((confirmed & (y == 0)).sum())
+    threshold = pick_threshold(p[~confirmed], y[~confirmed], already=already)
+    return threshold, confirmed | (p >= threshold)
+
+
+class Choice(NamedTuple):
+    tpr: float
+    l2: float
+    threshold: float
+    confirm_at: float
+
+
+def choose(short: Data, long: list[Example], cut: Data, flags: tuple[Any, Any]) -> Choice:
+    """The l2 and `confirm_at` with the best out-of-fold TPR over short and long messages
+    at TARGET_FPR over all their benign messages, each message once, and the threshold
+    that keeps to it; `flags` is `fast_flags` of the short, then the long messages."""
     y = np.concatenate([short.y, _labels(long)])
-    band = np.concatenate([short.flags[:, -1] < BLOCK_AT, _in_band(long)])
-    best = (-1.0, 0.0, 0.5)
+    best = Choice(-1.0, 0.0, 0.5, 0.0)
     for l2 in L2_GRID:
         scores = cross_validate(short, long, cut, l2=l2)
         p = np.concatenate([scores.short, scores.long])
-        threshold = pick_threshold(p[band], y[band])
-        caught = (p >= threshold) | ~band
-        report = _report(caught, y, len(short.y))
-        print(f"l2 {l2:g}: threshold {threshold:.4f}; {report}", flush=True)
-        best = max(best, (float(caught[y == 1].mean()), l2, threshold))
+        if _scores_path is not None:
+            np.savez(_scores_path.with_suffix(f".l2-{l2:g}.npz"), p=p, y=y, n_short=len(short.y))
+        for confirm_at in CONFIRM_GRID:
+            threshold, caught = operating_point(p, y, flags, confirm_at)
+            report = _report(caught, y, len(short.y))
+            print(f"l2 {l2:g} confirm_at {confirm_at:g}: threshold {threshold:.4f}; {report}")
+            best = max(best, Choice(float(caught[y == 1].mean()), l2, threshold, confirm_at))
     return best
 
 
@@ -283,8 +320,9 @@ def training_data() -> tuple[Data, list[Example], Data]:
 def train() -> InjectionClassifier:
     """Trained on everything; l2 and threshold from cross-validation by family."""
     short, long, cut = training_data()
-    _, l2, threshold = choose(short, long, cut)
-    return replace(fit(short.plus(cut), l2=l2), threshold=threshold)
+    choice = choose(short, long, cut, fast_flags(short_examples() + long))
+    model = fit(short.plus(cut), l2=choice.l2)
+    return replace(model, threshold=choice.threshold, confirm_at=choice.confirm_at)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -295,9 +333,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="train with the multilingual embedding zeroed, to measure what it adds",
     )
+    parser.add_argument(
+        "--scores", type=Path, help="also save the out-of-fold probabilities here (.npz)"
+    )
     args = parser.parse_args(argv)
-    global _without_multilingual  # noqa: PLW0603 - one switch for a measuring run
-    _without_multilingual = args.without_multilingual
+    global _without_multilingual, _scores_path  # switches for measuring runs
+    _without_multilingual, _scores_path = args.without_multilingual, args.scores
     model = train()
     model.save(args.out)
     print(f"saved {args.out} (threshold {model.threshold:.4f})")
