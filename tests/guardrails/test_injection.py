@@ -125,8 +125,8 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh6": "f13e2b621e70cc3ee6cf9a5c1f71764bb474f1c691fd237e343b7d27e012ea3f",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
-`test_fresh3`: once, sixth session; `test_fresh4`: once, seventh session) or, for
-`test_fresh5` and `test_fresh6`, as generated before any model scored them
+`test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
+session) or, for `test_fresh6`, as generated before any model scored it
 (PROVENANCE.md)."""
 
 

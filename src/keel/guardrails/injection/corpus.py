@@ -317,10 +317,9 @@ of the rest of the set nor the detector (PROVENANCE.md). Why: a split's families
 kinds of attack nobody tuned for only until they are looked at. Each is scored once, after
 the choices it measures are committed, and from the next change on trained on
 (`training.SPENT`): `test_fresh` (scored in session 4) and `test_fresh2` (session 5) are;
-`test_fresh3` was scored in session 6, `test_fresh4` (written in session 6, before that
-look) in session 7. `test_fresh5` (written in session 7 before the look at `test_fresh4`)
-and `test_fresh6` (written in session 7 before any look at `test_fresh5`) have not been
-scored."""
+`test_fresh3` was scored in session 6, `test_fresh4` and `test_fresh5` in session 7
+(each written before the previous split's look). `test_fresh6` (written in session 7
+before the look at `test_fresh5`) has not been scored."""
 
 
 def blind_split(name: str) -> list[Example]:

@@ -70,7 +70,8 @@ with session 6's larger set 5e-7 and 1e-6 tied out of fold (short TPR 74.2 % / 7
 long 81.3 % both) and 5e-7 was chosen. Each value costs ~20 minutes on 2 cores, so the
 seventh session, measuring the multilingual signal with and without, kept only 5e-7."""
 SPENT = ("test_fresh", "test_fresh2", "test_fresh3", "test_fresh4")
-"""Held-out splits already scored once, now trained on: a split measures kinds of attack
+"""Held-out splits already scored once, now trained on (`test_fresh5`, scored in the
+seventh session, joins them with the next retraining): a split measures kinds of attack
 nobody tuned for only until it is looked at, and after that its blind-written families
 are the most varied data there is (PROVENANCE.md)."""
 STEPS, RATE = 300, 0.05
