@@ -82,13 +82,12 @@ def second_tier(scored: FastScore, text: str = "", *, flagged: bool = False) -> 
     """The classifier's verdict (`text` is only needed when `scored` came without its
     readings); a message the fast tier `flagged` is blocked at the lower `confirm_at`, or
     at once when it is too long to be scored whole (`classifier.scored_whole`)."""
-    from keel.guardrails.injection.classifier import scored_whole
-
     model = _classifier()
     probability = model.probability(text, scored)
-    confirmed = probability >= model.confirm_at or not scored_whole(text, scored)
-    if flagged and confirmed:
+    if flagged and probability >= model.confirm_at:
         return Verdict.block(_reason("fast tier, confirmed", scored), round(probability, 4))
+    if flagged and not _scored_whole(text, scored):  # pieces dilute a padded attack
+        return Verdict.block(_reason("fast tier", scored), round(probability, 4))
     if probability >= model.threshold:
         return Verdict.block(_reason("classifier", scored), round(probability, 4))
     return Verdict.allow(round(probability, 4))
@@ -96,14 +95,20 @@ def second_tier(scored: FastScore, text: str = "", *, flagged: bool = False) -> 
 
 @cache
 def _classifier() -> InjectionClassifier:
-    """The shipped weights (`data/classifier.npz`): hashed n-grams and the fast tier's
-    signals, no model to load; a file for other features is refused with the command
-    that retrains it."""
+    """The shipped weights (`data/classifier.npz`): hashed n-grams, the multilingual
+    token table and the fast tier's signals, no model to load; a file for other features
+    is refused with the command that retrains it."""
     try:
         from keel.guardrails.injection.classifier import InjectionClassifier
     except ImportError as exc:  # numpy comes with the extra
         raise MissingExtraError("the injection classifier", "security") from exc
     return InjectionClassifier.load()
+
+
+def _scored_whole(text: str, scored: FastScore) -> bool:
+    from keel.guardrails.injection.classifier import scored_whole  # numpy: the extra
+
+    return scored_whole(text, scored)
 
 
 def _reason(tier: str, scored: FastScore) -> str:
