@@ -129,7 +129,7 @@ def fit(data: Data, *, l2: float) -> InjectionClassifier:
         z = rows.dot(params[0]) + dense @ params[1] + flags @ params[2] + params[3]
         g: Matrix = (1.0 / (1.0 + np.exp(-z)) - y) * weight
         grads = [rows.t_dot(g), dense.T @ g, flags.T @ g]
-        grads = [grad + l2 * p for grad, p in zip(grads, params, strict=False)]
+        grads = [grad + l2 * p for grad, p in zip(grads, params[:3], strict=True)]
         _adam(params, [*grads, np.array([g.sum()])], state, t)
     ngrams, dense_w, flag_w, bias = (p.astype(np.float32) for p in params)
     return InjectionClassifier(ngrams, dense_w, flag_w, float(bias[0]), 0.5)
@@ -178,7 +178,8 @@ _without_multilingual = False
 
 _scores_path: Path | None = None
 """Set by `--scores`: where `choose` saves each l2's out-of-fold probabilities, labels and
-fast-tier flags, so later choices of `confirm_at` and threshold need no new fit."""
+number of short messages, so later choices of `confirm_at` and threshold (with
+`fast_flags` and `operating_point`) need no new fit."""
 
 
 def _embed(texts: list[str]) -> Matrix:
