@@ -123,6 +123,7 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh4": "b49f622128b0783e43aeeb9278041bcc48684d806c4d85370a85e67fa2a2688f",
     "test_fresh5": "ce9398a0975af32debebd536b728de6f693bb9535f8d136cce79705563f52b16",
     "test_fresh6": "f13e2b621e70cc3ee6cf9a5c1f71764bb474f1c691fd237e343b7d27e012ea3f",
+    "test_fresh7": "db289605780441d276ea6eaefd0a9beaf100b9033c537b038fdf2e60c606a324",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
@@ -144,6 +145,7 @@ def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
         ("test_fresh4", 100),
         ("test_fresh5", 100),
         ("test_fresh6", 100),
+        ("test_fresh7", 100),
     ],
 )
 def test_each_blind_split_is_recorded_and_shares_no_family(split: str, families: int) -> None:

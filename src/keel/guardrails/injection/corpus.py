@@ -114,9 +114,9 @@ def _read_families(name: str) -> tuple[tuple[str, str], ...]:
 
 ATTACKS = _read_families("attacks")
 BENIGN = _read_families("benign")
+_ROUNDS = "more third fourth fifth sixth seventh eighth ninth tenth eleventh"
 LATER_ROUNDS = tuple(
-    (_read_families(f"attacks_{r}"), _read_families(f"benign_{r}"))
-    for r in ("more", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+    (_read_families(f"attacks_{r}"), _read_families(f"benign_{r}")) for r in _ROUNDS.split(" ")
 )
 """(attacks, benign) of each round written after the test split had been read
 (PROVENANCE.md): they go to train or validation only, each round from its own random
@@ -311,6 +311,7 @@ BLIND_SPLITS = {
     "test_fresh4": ("fresh4", SEED + 60),
     "test_fresh5": ("fresh5", SEED + 70),
     "test_fresh6": ("fresh6", SEED + 80),
+    "test_fresh7": ("fresh7", SEED + 90),
 }
 """Held-out splits written blind (split: the files' tag, seed), by writers who saw nothing
 of the rest of the set nor the detector (PROVENANCE.md). Why: a split's families measure
@@ -319,7 +320,8 @@ the choices it measures are committed, and from the next change on trained on
 (`training.SPENT`): `test_fresh` (scored in session 4) and `test_fresh2` (session 5) are;
 `test_fresh3` was scored in session 6, `test_fresh4` and `test_fresh5` in session 7
 (each written before the previous split's look). `test_fresh6` (written in session 7
-before the look at `test_fresh5`) has not been scored."""
+before the look at `test_fresh5`) and `test_fresh7` (session 8, before the look at
+`test_fresh6`) have not been scored."""
 
 
 def blind_split(name: str) -> list[Example]:
