@@ -109,11 +109,13 @@ def latency(quick: bool) -> None:
     texts = messages(30 if quick else 200)
     topic = TopicGuard({"orders": ["where is my order", "return an item", "refund request"]})
     cut = {t: pieces(joined(t, fast_score(t))) for t in texts}  # the pieces it embeds
+    shipped = InjectionClassifier.load()
     rows: list[tuple[str, Callable[[str], object]]] = [
         ("pii (scrub, all kinds)", PiiRedaction().inspect),
         ("injection fast tier", FastInjectionGuard().inspect),
         ("injection second tier (forced)", lambda t: second_tier(fast_score(t), t)),
         ("  of which multilingual embedding", lambda t: multilingual().embed(cut[t])),
+        ("  of which it and its kernel", lambda t: shipped.dense(cut[t])),
         ("injection both tiers (default)", InjectionGuard().inspect),
         ("topic (local embeddings)", topic.inspect),
         ("output: secret leak", SecretLeak().inspect),

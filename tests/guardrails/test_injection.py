@@ -184,10 +184,11 @@ async def test_both_tiers_on_the_held_out_split() -> None:
     benign = [v for v, e in zip(verdicts, examples, strict=True) if e["label"] == 0]
     tpr = sum(v.action == "block" for v in attacks) / len(attacks)
     fpr = sum(v.action == "block" for v in benign) / len(benign)
-    # Seventh session's model: 98.5 % TPR (473 of 480) at 0.0 % FPR (0 of 600) on 12
-    # attack families the classifier never saw. The sixth session's blocked 10 benign
-    # messages here, all one family of closing thank-yous ("Great, that's all I needed.
-    # Cheers."); the fifth session's model: 98.3 % at 0.0 %; PROVENANCE.md.
+    # Eighth session's model: 99.4 % TPR (477 of 480) at 0.0 % FPR (0 of 600) on 12
+    # attack families the classifier never saw; the seventh's 98.5 % (473) at 0.0 %. The
+    # sixth session's blocked 10 benign messages here, all one family of closing
+    # thank-yous ("Great, that's all I needed. Cheers."); the fifth session's model:
+    # 98.3 % at 0.0 %; PROVENANCE.md.
     # This split's families have been looked at many times, so it is an easy split, not
     # the bar met in general (the blind splits: BENCHMARKS.md, issue 10).
     assert fpr <= 0.01
@@ -214,12 +215,13 @@ def test_held_out_messages_inside_long_benign_text() -> None:
     messages, as `benchmarks/guardrails.py` builds them (an attack inside a long e-mail;
     a long ordinary message).
 
-    Regression bounds, not a bar met: the shipped model (seventh session, second change)
-    blocks 251 of 480 padded attacks (52.3 %) and 25 of 600 padded benign messages
-    (4.2 %) here; the first change of that session 271 (56.5 %) and 30 (5.0 %); the sixth
-    session's model 299 (62.3 %) and 87 (14.5 %), the fifth's 65.8 % and 12.0 %. Each
-    retraining moved along the same trade, fewer padded benign messages blocked for fewer
-    padded attacks. Padded attacks are not caught as reliably as short ones
+    Regression bounds, not a bar met: the shipped model (eighth session) blocks 248 of
+    480 padded attacks (51.7 %) and 10 of 600 padded benign messages (1.7 %) here; the
+    seventh session's 251 (52.3 %) and 25 (4.2 %), its first change 271 (56.5 %) and 30
+    (5.0 %); the sixth session's model 299 (62.3 %) and 87 (14.5 %), the fifth's 65.8 %
+    and 12.0 %. The retrainings before this one moved along one trade, fewer padded benign
+    messages blocked for fewer padded attacks; this one blocks far fewer benign ones for
+    three fewer attacks. Padded attacks are not caught as reliably as short ones
     (BENCHMARKS.md, issue 10)."""
     import random
 

@@ -68,3 +68,30 @@ def test_the_shipped_table_is_distilled_from_the_pinned_encoder() -> None:
 def test_odd_input_gets_a_finite_row(text: str) -> None:
     row = multilingual().embed([text])
     assert row.shape == (1, 64) and np.isfinite(row).all()
+
+
+def test_the_kernel_features_approximate_a_gaussian_kernel_on_the_embedding() -> None:
+    """What `Kernel` is for: the dot product of two messages' waves is, within sampling
+    error, the Gaussian kernel of their embeddings, so a linear weight on the waves acts
+    as a kernel machine (near messages alike, far ones independent)."""
+    from keel.guardrails.injection.classifier import BANDWIDTH, KERNEL, Kernel
+
+    rows = multilingual().embed([ATTACK, *TRANSLATIONS, *ORDINARY])
+    waves = Kernel.drawn().features(rows)[:, 64:]
+    distance = ((rows[:, None, :] - rows[None, :, :]) ** 2).sum(-1)
+    expected = np.exp(-distance / (2 * BANDWIDTH**2))
+    assert waves.shape == (len(rows), KERNEL)
+    assert np.abs(waves @ waves.T - expected).max() < 0.15
+
+
+def test_the_shipped_kernel_is_saved_with_the_weights_and_drawn_as_training_draws_it() -> None:
+    """Scoring uses the random features the weights were fitted on: stored with them, not
+    redrawn (a numpy release may change its generator), and equal to today's draw."""
+    from keel.guardrails.injection.classifier import InjectionClassifier, Kernel
+
+    shipped = InjectionClassifier.load()
+    drawn = Kernel.drawn()
+    assert np.array_equal(shipped.kernel.projection, drawn.projection)
+    assert np.array_equal(shipped.kernel.phase, drawn.phase)
+    rows = multilingual().embed(["ok", ATTACK])
+    assert shipped.dense(["ok", ATTACK]).shape == (2, rows.shape[1] + len(drawn.phase))
