@@ -74,3 +74,34 @@ def test_the_threshold_counts_benign_messages_blocked_before_it() -> None:
     threshold = pick_threshold(p, labels, 0.4, already=1)
     assert sum(p[labels == 0] >= threshold) == 1
     assert pick_threshold(p, labels, 0.4, already=2) > 0.9  # budget spent: none more
+
+
+def test_the_budget_counts_blind_written_families_and_a_ceiling_counts_all() -> None:
+    """`operating_point`: the threshold keeps `TARGET_FPR` over the benign messages of
+    blind-written families and `CAP_FPR` over every benign message, whichever is higher;
+    fast-tier flags the classifier confirms count in both."""
+    import numpy as np
+
+    from keel.guardrails.injection.operating import CAP_FPR, TARGET_FPR, Rule, operating_point
+
+    blind_p = np.linspace(0.0, 0.99, 400)  # 400 blind-written benign messages
+    attacks = np.full(10, 0.995)
+
+    def point(others: float, flagged: int = 0) -> tuple[float, int, int]:
+        p = np.concatenate([blind_p, np.full(400, others), attacks])
+        y = np.concatenate([np.zeros(800), np.ones(10)])
+        blind = np.arange(len(p)) < 400
+        flags = np.arange(len(p)) < flagged  # the lowest blind benign ones, flagged
+        rule = Rule(flags, np.ones(len(p), bool), blind)
+        threshold, caught = operating_point(p, y, rule, confirm_at=0.0)
+        return threshold, int(caught[:400].sum()), int(caught[:800].sum())
+
+    # Hard negatives scored low elsewhere: the blind budget binds (2 of 400 blocked).
+    _, blind_blocked, all_blocked = point(others=0.1)
+    assert blind_blocked == all_blocked == int(TARGET_FPR * 400)
+    # Hard negatives scored high: the ceiling binds (at most 8 of all 800 blocked).
+    threshold, blind_blocked, all_blocked = point(others=0.97)
+    assert all_blocked <= int(CAP_FPR * 800) and threshold > 0.97
+    # Confirmed flags use the blind budget: with 2 flagged, nothing more is blocked.
+    _, blind_blocked, _ = point(others=0.1, flagged=2)
+    assert blind_blocked == 2

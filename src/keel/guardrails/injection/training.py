@@ -1,10 +1,10 @@
 """Training the second tier: `python -m keel.guardrails.injection.training`.
 
 Fitted on train + validation, the long messages (`corpus.long_examples`) and the spent
-held-out splits (`SPENT`); l2 and the threshold are chosen by 5-fold cross-validation
-over *families* (every variant of every template of a family in the same fold), so each
-choice is scored on kinds of message the model never saw. `test.jsonl` and the unspent
-blind splits (`corpus.BLIND_SPLITS`) are not read.
+held-out splits (`SPENT`); l2 and the operating point (`operating.py`) are chosen by
+5-fold cross-validation over *families* (every variant of every template of a family in
+the same fold), so each choice is scored on kinds of message the model never saw.
+`test.jsonl` and the unspent blind splits (`corpus.BLIND_SPLITS`) are not read.
 
 Long messages are scored in pieces at run time (`classifier.pieces`), so they are
 learned as pieces: every piece of a long benign message is a benign example, and of a
@@ -28,7 +28,6 @@ import numpy as np
 import numpy.typing as npt
 
 from keel.guardrails.injection.classifier import (
-    BLOCK_AT,
     KERNEL,
     WEIGHTS,
     InjectionClassifier,
@@ -36,12 +35,18 @@ from keel.guardrails.injection.classifier import (
     flag_rows,
     joined,
     pieces,
-    scored_whole,
 )
 from keel.guardrails.injection.corpus import SEED, Example, is_long, load_split, long_examples
 from keel.guardrails.injection.fast import fast_score
 from keel.guardrails.injection.features import BITS, Sparse, concat, hashed, stack
 from keel.guardrails.injection.multilingual import DIMS, multilingual
+from keel.guardrails.injection.operating import (
+    Choice,
+    Rule,
+    best_point,
+    pick_threshold,
+    rule_of,
+)
 
 __all__ = [
     "SPENT",
@@ -53,18 +58,13 @@ __all__ = [
     "folds_of",
     "long_messages",
     "pick_threshold",
+    "rechoose",
     "short_examples",
     "train",
 ]
 
 Matrix = npt.NDArray[np.float64]
 
-TARGET_FPR = 0.005
-"""Out-of-fold false-positive budget over every benign message, those the fast tier flags
-included: a margin under the 1 % the issue allows on unseen data."""
-CONFIRM_GRID = (0.0, 0.2, 0.5, 0.7, 0.9, 1.0)
-"""Candidate `confirm_at` bars: 0.0, every fast-tier flag blocks, as before the seventh
-session; 1.0, the flags count for nothing beyond the classifier's own use of them."""
 FOLDS = 5
 L2_GRID = (5e-7,)
 """Session 5's grids peaked at 1e-6 (3e-6 tied on short messages, lost on long ones);
@@ -136,18 +136,6 @@ def fit(data: Data, *, l2: float) -> InjectionClassifier:
     return InjectionClassifier(ngrams, dense_w, flag_w, float(bias[0]), 0.5, TRAINING_KERNEL)
 
 
-def pick_threshold(
-    probabilities: Any, labels: Any, target_fpr: float = TARGET_FPR, *, already: int = 0
-) -> float:
-    """The lowest threshold whose false-positive rate on `labels` is <= `target_fpr`, with
-    `already` benign messages (not among these) blocked before the threshold applies."""
-    negatives = np.sort(probabilities[labels == 0])[::-1]
-    allowed = max(0, int(np.floor(target_fpr * (len(negatives) + already))) - already)
-    if allowed >= len(negatives):
-        return 0.0
-    return float(negatives[allowed]) + 1e-6
-
-
 def fold_of(families: Any, folds: int = FOLDS) -> dict[str, int]:
     """Each family's fold: a seeded shuffle of the sorted names, dealt round robin."""
     names = sorted(set(families.tolist()))
@@ -179,8 +167,8 @@ _without_multilingual = False
 
 _scores_path: Path | None = None
 """Set by `--scores`: where `choose` saves each l2's out-of-fold probabilities, labels and
-number of short messages, so later choices of `confirm_at` and threshold (with
-`fast_flags` and `operating_point`) need no new fit."""
+number of short messages, so later choices of `confirm_at` and threshold (`--rechoose`,
+`operating.py`) need no new fit."""
 
 
 TRAINING_KERNEL = Kernel.drawn()
@@ -249,37 +237,10 @@ def _labels(examples: list[Example]) -> Matrix:
     return np.array([int(str(e["label"])) for e in examples], dtype=np.float64)
 
 
-def fast_flags(examples: list[Example]) -> tuple[Any, Any]:
-    """Per message: whether the fast tier flags it, and whether the classifier scores it
-    whole (a flag on a longer one blocks without confirmation, `InjectionGuard`)."""
-    scores = [fast_score(str(e["text"])) for e in examples]
-    flagged = np.array([s.score >= BLOCK_AT for s in scores])
-    texts = [str(e["text"]) for e in examples]
-    return flagged, np.array([scored_whole(t, s) for t, s in zip(texts, scores, strict=True)])
-
-
-def operating_point(p: Any, y: Any, flags: tuple[Any, Any], confirm_at: float) -> Any:
-    """(threshold, caught) as `InjectionGuard` decides with `confirm_at`: confirmed fast-
-    tier flags are caught and use their part of the TARGET_FPR budget over all benign
-    messages; the threshold spends the rest."""
-    flagged, whole = flags
-    confirmed = flagged & (~whole | (p >= confirm_at))
-    already = int((confirmed & (y == 0)).sum())
-    threshold = pick_threshold(p[~confirmed], y[~confirmed], already=already)
-    return threshold, confirmed | (p >= threshold)
-
-
-class Choice(NamedTuple):
-    tpr: float
-    l2: float
-    threshold: float
-    confirm_at: float
-
-
-def choose(short: Data, long: list[Example], cut: Data, flags: tuple[Any, Any]) -> Choice:
+def choose(short: Data, long: list[Example], cut: Data, rule: Rule) -> Choice:
     """The l2 and `confirm_at` with the best out-of-fold TPR over short and long messages
-    at TARGET_FPR over all their benign messages, each message once, and the threshold
-    that keeps to it; `flags` is `fast_flags` of the short, then the long messages."""
+    within the false-positive budget (`operating`), each message once, and the threshold
+    that keeps to it; `rule` is `rule_of` the short, then the long messages."""
     y = np.concatenate([short.y, _labels(long)])
     best = Choice(-1.0, 0.0, 0.5, 0.0)
     for l2 in L2_GRID:
@@ -287,21 +248,26 @@ def choose(short: Data, long: list[Example], cut: Data, flags: tuple[Any, Any]) 
         p = np.concatenate([scores.short, scores.long])
         if _scores_path is not None:
             np.savez(_scores_path.with_suffix(f".l2-{l2:g}.npz"), p=p, y=y, n_short=len(short.y))
-        for confirm_at in CONFIRM_GRID:
-            threshold, caught = operating_point(p, y, flags, confirm_at)
-            report = _report(caught, y, len(short.y))
-            print(f"l2 {l2:g} confirm_at {confirm_at:g}: threshold {threshold:.4f}; {report}")
-            best = max(best, Choice(float(caught[y == 1].mean()), l2, threshold, confirm_at))
+        best = max(best, best_point(p, y, rule, l2=l2, n_short=len(short.y)))
     return best
 
 
-def _report(caught: Any, y: Any, n_short: int) -> str:
-    """Out-of-fold TPR / FPR of short and of long messages."""
-    parts: list[str] = []
-    for name, part in (("short", slice(0, n_short)), ("long", slice(n_short, None))):
-        c, labels = caught[part], y[part]
-        parts.append(f"{name} TPR {c[labels == 1].mean():.1%} FPR {c[labels == 0].mean():.2%}")
-    return ", ".join(parts)
+def rechoose(scores: Path, weights: Path) -> InjectionClassifier:
+    """`weights` with the operating point chosen afresh from out-of-fold scores saved by
+    `--scores` (same messages, same l2): a change to the budget needs no new fit."""
+    with np.load(scores) as saved:
+        p, y, n_short = saved["p"], saved["y"], int(saved["n_short"])
+    model = InjectionClassifier.load(weights)
+    # `choose` names each file after its l2 (`.l2-5e-07.npz`); only printed here.
+    l2 = float(scores.stem.rsplit("l2-", 1)[-1]) if "l2-" in scores.stem else 0.0
+    choice = best_point(p, y, training_rule(), n_short=n_short, l2=l2)
+    return replace(model, threshold=choice.threshold, confirm_at=choice.confirm_at)
+
+
+def training_rule() -> Rule:
+    """`rule_of` every training message, short then long, as `choose` scores them."""
+    blind = {str(e["family"]) for name in SPENT for e in load_split(name)}
+    return rule_of(short_examples() + long_messages(), blind)
 
 
 def _spent(*, long: bool) -> list[Example]:
@@ -328,7 +294,7 @@ def training_data() -> tuple[Data, list[Example], Data]:
 def train() -> InjectionClassifier:
     """Trained on everything; l2 and threshold from cross-validation by family."""
     short, long, cut = training_data()
-    choice = choose(short, long, cut, fast_flags(short_examples() + long))
+    choice = choose(short, long, cut, training_rule())
     model = fit(short.plus(cut), l2=choice.l2)
     return replace(model, threshold=choice.threshold, confirm_at=choice.confirm_at)
 
@@ -344,10 +310,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--scores", type=Path, help="also save the out-of-fold probabilities here (.npz)"
     )
+    parser.add_argument(
+        "--rechoose",
+        type=Path,
+        metavar="SCORES",
+        help="no fit: choose the operating point of --out's weights from saved scores",
+    )
     args = parser.parse_args(argv)
     global _without_multilingual, _scores_path  # switches for measuring runs
     _without_multilingual, _scores_path = args.without_multilingual, args.scores
-    model = train()
+    model = rechoose(args.rechoose, args.out) if args.rechoose else train()
     model.save(args.out)
     print(f"saved {args.out} (threshold {model.threshold:.4f})")
 

@@ -1,0 +1,128 @@
+"""The second tier's operating point: how out-of-fold probabilities become the guard's
+`threshold` and `confirm_at` (`InjectionGuard` blocks a message the fast tier flags when
+the classifier reaches `confirm_at`, or at once when it is too long to be scored whole,
+and any other message at `threshold`).
+
+The false-positive budget has two parts. `TARGET_FPR` counts the benign messages of the
+families written blind (the spent held-out splits, `training.SPENT`): written as the
+held-out splits and as real customers write, by people who saw nothing of the set, and
+out of fold their rate foretold the blind looks'. `CAP_FPR` counts every benign message,
+the training rounds' hard negatives included, which were written to be as hard as
+possible and, under one budget over all, held the threshold where it blocked 0.2-0.3 %
+of a blind split's benign messages (BENCHMARKS.md, issue 10).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from keel.guardrails.injection.classifier import BLOCK_AT, scored_whole
+from keel.guardrails.injection.corpus import Example
+from keel.guardrails.injection.fast import fast_score
+
+__all__ = [
+    "CAP_FPR",
+    "CONFIRM_GRID",
+    "TARGET_FPR",
+    "Choice",
+    "Rule",
+    "best_point",
+    "operating_point",
+    "pick_threshold",
+    "rule_of",
+]
+
+TARGET_FPR = 0.005
+"""Out-of-fold false-positive budget over the blind-written families' benign messages,
+the fast tier's confirmed flags included: a margin under the 1 % the issue allows."""
+CAP_FPR = 0.01
+"""Out-of-fold false-positive ceiling over every benign message."""
+CONFIRM_GRID = (0.0, 0.2, 0.5, 0.7, 0.9, 1.0)
+"""Candidate `confirm_at` bars: 0.0, every fast-tier flag blocks, as before the seventh
+session; 1.0, the flags count for nothing beyond the classifier's own use of them."""
+
+
+class Rule(NamedTuple):
+    """What the operating point needs of each message beside its probability."""
+
+    flagged: Any
+    """The fast tier flags it (score >= `BLOCK_AT`)."""
+    whole: Any
+    """The classifier scores it in one piece (`classifier.scored_whole`)."""
+    blind: Any
+    """Its family was written blind (`TARGET_FPR` counts these)."""
+
+
+def rule_of(examples: list[Example], blind_families: set[str]) -> Rule:
+    scores = [fast_score(str(e["text"])) for e in examples]
+    texts = [str(e["text"]) for e in examples]
+    return Rule(
+        np.array([s.score >= BLOCK_AT for s in scores]),
+        np.array([scored_whole(t, s) for t, s in zip(texts, scores, strict=True)]),
+        np.array([str(e["family"]) in blind_families for e in examples]),
+    )
+
+
+def pick_threshold(
+    probabilities: Any, labels: Any, target_fpr: float = TARGET_FPR, *, already: int = 0
+) -> float:
+    """The lowest threshold whose false-positive rate on `labels` is <= `target_fpr`, with
+    `already` benign messages (not among these) blocked before the threshold applies."""
+    negatives = np.sort(probabilities[labels == 0])[::-1]
+    allowed = max(0, int(np.floor(target_fpr * (len(negatives) + already))) - already)
+    if allowed >= len(negatives):
+        return 0.0
+    return float(negatives[allowed]) + 1e-6
+
+
+def operating_point(p: Any, y: Any, rule: Rule, confirm_at: float) -> Any:
+    """(threshold, caught) as `InjectionGuard` decides with `confirm_at`: confirmed fast-
+    tier flags are caught and use their part of each budget; the threshold is the higher
+    of the two budgets' (`TARGET_FPR` over blind-written families, `CAP_FPR` over all)."""
+    confirmed = rule.flagged & (~rule.whole | (p >= confirm_at))
+    b = rule.blind
+    threshold = max(
+        _threshold(p[b], y[b], confirmed[b], TARGET_FPR), _threshold(p, y, confirmed, CAP_FPR)
+    )
+    return threshold, confirmed | (p >= threshold)
+
+
+def _threshold(p: Any, y: Any, confirmed: Any, fpr: float) -> float:
+    already = int((confirmed & (y == 0)).sum())
+    return pick_threshold(p[~confirmed], y[~confirmed], fpr, already=already)
+
+
+class Choice(NamedTuple):
+    tpr: float
+    l2: float
+    threshold: float
+    confirm_at: float
+
+
+def best_point(p: Any, y: Any, rule: Rule, *, n_short: int, l2: float = 0.0) -> Choice:
+    """The `confirm_at` of `CONFIRM_GRID` that catches most attacks out of fold within
+    the budget, and its threshold, for scores of a model fitted with `l2`; each point is
+    printed (the first `n_short` messages are short)."""
+    best = Choice(-1.0, l2, 0.5, 0.0)
+    for confirm_at in CONFIRM_GRID:
+        threshold, caught = operating_point(p, y, rule, confirm_at)
+        report = _report(caught, y, rule.blind, n_short)
+        print(f"l2 {l2:g} confirm_at {confirm_at:g}: threshold {threshold:.4f}; {report}")
+        best = max(best, Choice(float(caught[y == 1].mean()), l2, threshold, confirm_at))
+    return best
+
+
+def _report(caught: Any, y: Any, blind: Any, n_short: int) -> str:
+    """Out-of-fold TPR / FPR of short and long messages, and of blind-written families."""
+    n = len(y)
+    parts: list[str] = []
+    for name, part in (
+        ("short", np.arange(n) < n_short),
+        ("long", np.arange(n) >= n_short),
+        ("blind-written", blind),
+    ):
+        c, labels = caught[part], y[part]
+        parts.append(f"{name} TPR {c[labels == 1].mean():.1%} FPR {c[labels == 0].mean():.2%}")
+    return ", ".join(parts)
