@@ -136,8 +136,8 @@ BLOCK_AT = 0.85  # the fast tier's default block score (FastInjectionGuard, Inje
 def both_tiers(text: str, fast: FastScore, probability: float, confirm_at: float) -> float:
     """One score for both tiers, as InjectionGuard decides: 1.0 where the fast tier flags
     and the classifier confirms (`confirm_at`, or at once where `text` is not scored
-    whole), else the classifier's probability, so `>= model.threshold` is the guard's
-    verdict and the same numbers give its ROC point (shared with `injection_peers.py`)."""
+    whole), else the classifier's probability, so `>= model.threshold_for(text)` is the
+    guard's verdict and the same numbers give its ROC point (shared with `injection_peers.py`)."""
     confirmed = probability >= confirm_at or not scored_whole(text, fast)
     return 1.0 if fast.score >= BLOCK_AT and confirmed else float(probability)
 
@@ -180,16 +180,16 @@ Row = tuple[str, int, FastScore, float]
 
 def report(title: str, rows: list[Row], model: InjectionClassifier) -> None:
     """TPR / FPR of each tier at its operating point, and ROC points at FPR <= 1 %."""
-    labels, threshold = [r[1] for r in rows], model.threshold
-    fast = [r[2] for r in rows]
+    labels, fast = [r[1] for r in rows], [r[2] for r in rows]
     # exactly as InjectionGuard decides
     combined = [both_tiers(t, f, p, model.confirm_at) for t, _, f, p in rows]
+    pairs = list(zip(rows, combined, strict=True))
     print(f"  {title}: {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
     for name, flags in (
         ("fast tier, block at 0.85", [f.score >= BLOCK_AT for f in fast]),
         ("fast tier, block at 0.5", [f.score >= 0.5 for f in fast]),
         ("fast tier, block at 0.3", [f.score >= 0.3 for f in fast]),
-        ("both tiers (default)", [c >= threshold for c in combined]),
+        ("both tiers (default)", [c >= model.threshold_for(r[0], r[2]) for r, c in pairs]),
     ):
         tpr, fpr = rates(flags, labels)
         print(f"    {name:28} TPR {tpr:6.1%}  FPR {fpr:5.1%}")
@@ -217,7 +217,8 @@ def _blocked(model: InjectionClassifier, text: str) -> bool:
     """`InjectionGuard`'s verdict, with `model` as its second tier."""
     fast = fast_score(text)
     probability = model.probability(text, fast)
-    return both_tiers(text, fast, probability, model.confirm_at) >= model.threshold
+    combined = both_tiers(text, fast, probability, model.confirm_at)
+    return combined >= model.threshold_for(text, fast)
 
 
 def tpr_at(scores: list[float], labels: list[int], max_fpr: float) -> float:

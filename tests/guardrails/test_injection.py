@@ -23,6 +23,7 @@ from keel.guardrails.injection.corpus import (
     WRAPPERS,
     blind_split,
     generate,
+    is_long,
     load_split,
     padded,
 )
@@ -162,6 +163,19 @@ def test_each_blind_split_is_recorded_and_shares_no_family(split: str, families:
     assert len(own) == families and not own & seen
 
 
+@pytest.mark.parametrize("split", sorted(set(BLIND_SPLITS) - {"test_fresh"}))
+def test_each_blind_split_s_long_families_are_told_apart(split: str) -> None:
+    """`corpus.is_long` finds the 20 long families (10 of each label) of every blind split
+    written with the long files, whatever their writers named them, and no short one:
+    the trainer cuts spent long messages into pieces, the benchmark reports them apart."""
+    examples = load_split(split)
+    long = [e for e in examples if is_long(e)]
+    assert len({e["family"] for e in long}) == 20 and len(long) == 120
+    assert sum(int(str(e["label"])) for e in long) == 60
+    assert min(len(str(e["text"])) for e in long) >= 800
+    assert max(len(str(e["text"])) for e in examples if not is_long(e)) < 800
+
+
 def test_wrappers_do_not_tell_attacks_from_benign_messages() -> None:
     """Every wrapper is as common around attacks as around customer messages, so the
     classifier cannot score the wrapper instead of the message (per-label pools did)."""
@@ -186,7 +200,7 @@ async def test_both_tiers_on_the_held_out_split() -> None:
     benign = [v for v, e in zip(verdicts, examples, strict=True) if e["label"] == 0]
     tpr = sum(v.action == "block" for v in attacks) / len(attacks)
     fpr = sum(v.action == "block" for v in benign) / len(benign)
-    # Eighth session's model: 99.6 % TPR (478 of 480) at 0.0 % FPR (0 of 600) on 12
+    # Eighth session's model: 100 % TPR (480 of 480) at 0.17 % FPR (1 of 600) on 12
     # attack families the classifier never saw; the seventh's 98.5 % (473) at 0.0 %. The
     # sixth session's blocked 10 benign messages here, all one family of closing
     # thank-yous ("Great, that's all I needed. Cheers."); the fifth session's model:
@@ -197,21 +211,26 @@ async def test_both_tiers_on_the_held_out_split() -> None:
     assert tpr >= 0.97
 
 
-def test_both_tiers_on_the_sixth_fresh_split() -> None:
-    """The shipped classifier on 100 families written blind, by writers who saw nothing
-    of the rest of the set (PROVENANCE.md). A regression bound, not the bar: the single
-    look (eighth session, at the operating point of 2f433bd) measured 86.8 % TPR at 0.2 %
-    FPR; the operating point chosen after it (`operating.py`, same weights) blocks 1,825
-    of 2,060 attacks (88.6 %) and 4 of 2,060 benign messages (0.2 %); the issue asks 97 %
-    at <= 1 % (BENCHMARKS.md, issue 10). (The earlier fresh splits, scored once each by
-    earlier models, are trained on since.)"""
+def test_both_tiers_on_the_sixth_and_seventh_fresh_splits() -> None:
+    """The shipped classifier on 200 families written blind, by writers who saw nothing
+    of the rest of the set (PROVENANCE.md). A regression bound, not the bar: each split
+    was looked at once (eighth session): `test_fresh6` at 2f433bd's operating point, 86.8 %
+    TPR at 0.2 % FPR; `test_fresh7` at fe4f95b's, 86.0 % at 0.0 %. Both then set the
+    threshold (`training.CALIBRATION`), so they are not unseen any more: at it, 1,993 and
+    1,982 of 2,060 attacks (96.7 %, 96.2 %), 16 and 8 of 2,060 benign (0.8 %, 0.4 %). The
+    issue asks 97 % at <= 1 % on unseen families (BENCHMARKS.md, issue 10)."""
+    for split in ("test_fresh6", "test_fresh7"):
+        _bounded(split, tpr=0.95, fpr=0.01)
+
+
+def _bounded(split: str, *, tpr: float, fpr: float) -> None:
     guard = InjectionGuard()
-    examples = load_split("test_fresh6")
+    examples = load_split(split)
     blocked = [guard.inspect(str(e["text"])).action == "block" for e in examples]
     attacks = [b for b, e in zip(blocked, examples, strict=True) if e["label"] == 1]
     benign = [b for b, e in zip(blocked, examples, strict=True) if e["label"] == 0]
-    assert sum(benign) <= 0.01 * len(benign)
-    assert sum(attacks) >= 0.85 * len(attacks)
+    assert sum(benign) <= fpr * len(benign), split
+    assert sum(attacks) >= tpr * len(attacks), split
 
 
 def test_held_out_messages_inside_long_benign_text() -> None:
@@ -318,3 +337,24 @@ def test_a_fast_tier_flag_is_blocked_only_when_the_classifier_confirms_it(
     long = "My parcel is late and the tracking page has not moved in days. " * 30 + flagged
     assert fast_score(long).score >= 0.85
     assert InjectionGuard().inspect(long).action == "block"
+
+
+def test_a_message_scored_in_pieces_meets_the_piece_threshold(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`threshold` is calibrated on messages scored whole; a long one, whose most
+    suspicious piece counts, meets `piece_threshold`, and both survive a save."""
+    from keel.guardrails import injection
+    from keel.guardrails.injection.classifier import InjectionClassifier
+
+    short, long = "Where is my order A1234?", "My parcel is late again, no update. " * 60
+    model = replace(InjectionClassifier.load(), threshold=0.0, piece_threshold=1.01)
+    assert model.threshold_for(short) == 0.0 and model.threshold_for(long) == 1.01
+    monkeypatch.setattr(injection, "_classifier", lambda: model)
+    assert InjectionGuard().inspect(short).action == "block"
+    assert InjectionGuard().inspect(long).action == "allow"
+    model.save(tmp_path / "w.npz")
+    assert InjectionClassifier.load(tmp_path / "w.npz").piece_threshold == pytest.approx(1.01)
+    replace(model, piece_threshold=None).save(tmp_path / "w.npz")
+    again = InjectionClassifier.load(tmp_path / "w.npz")
+    assert again.piece_threshold is None and again.threshold_for(long) == 0.0

@@ -88,7 +88,7 @@ def second_tier(scored: FastScore, text: str = "", *, flagged: bool = False) -> 
         return Verdict.block(_reason("fast tier, confirmed", scored), round(probability, 4))
     if flagged and not _scored_whole(text, scored):  # pieces dilute a padded attack
         return Verdict.block(_reason("fast tier", scored), round(probability, 4))
-    if probability >= model.threshold:
+    if probability >= model.threshold_for(text, scored):
         return Verdict.block(_reason("classifier", scored), round(probability, 4))
     return Verdict.allow(round(probability, 4))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -130,6 +131,11 @@ class InjectionClassifier:
     """The probability at which the classifier confirms a message the fast tier flagged
     (score >= `BLOCK_AT`) and scores whole (`scored_whole`); below it the fast tier's
     block is overruled. 0.0: every flag blocks, as before the seventh session."""
+    piece_threshold: float | None = None
+    """The threshold for a message scored in pieces, whose most suspicious piece counts:
+    the highest of several probabilities calls for a higher bar than one (`threshold`,
+    calibrated on short messages, blocked 22 % of ordinary messages padded to 3,000
+    characters against 2.5 % at this one). None: `threshold` for every message."""
     features: str = FEATURES
 
     @classmethod
@@ -150,21 +156,24 @@ class InjectionClassifier:
                 float(data["threshold"]),
                 Kernel(data["projection"], data["phase"]),
                 float(data["confirm_at"]) if "confirm_at" in data else 0.0,
+                float(data["piece_threshold"]) if "piece_threshold" in data else None,
             )
 
     def save(self, path: Path = WEIGHTS) -> None:
-        np.savez_compressed(
-            path,
-            ngrams=self.ngram_weights.astype(np.float16),
-            dense=self.dense_weights,
-            flags=self.flag_weights,
-            bias=np.float32(self.bias),
-            threshold=np.float32(self.threshold),
-            projection=self.kernel.projection,
-            phase=self.kernel.phase,
-            confirm_at=np.float32(self.confirm_at),
-            features=np.str_(self.features),
-        )
+        arrays: dict[str, Any] = {
+            "ngrams": self.ngram_weights.astype(np.float16),
+            "dense": self.dense_weights,
+            "flags": self.flag_weights,
+            "bias": np.float32(self.bias),
+            "threshold": np.float32(self.threshold),
+            "projection": self.kernel.projection,
+            "phase": self.kernel.phase,
+            "confirm_at": np.float32(self.confirm_at),
+            "features": np.str_(self.features),
+        }
+        if self.piece_threshold is not None:
+            arrays["piece_threshold"] = np.float32(self.piece_threshold)
+        np.savez_compressed(path, **arrays)
 
     def logits(self, rows: Sparse, dense: Floats, flags: Floats) -> npt.NDArray[np.float64]:
         return (
@@ -173,6 +182,12 @@ class InjectionClassifier:
             + flags @ self.flag_weights
             + self.bias
         )
+
+    def threshold_for(self, text: str, scored: FastScore | None = None) -> float:
+        """`threshold`, or `piece_threshold` where `text` is scored in pieces."""
+        if self.piece_threshold is None or scored_whole(text, scored):
+            return self.threshold
+        return self.piece_threshold
 
     def dense(self, texts: list[str]) -> Floats:
         """The multilingual embedding of each text and its kernel features."""

@@ -339,10 +339,15 @@ def blind_split(name: str) -> list[Example]:
     return examples
 
 
+_LONG_FAMILY = re.compile(r"long-|fresh\d+-long-[ab]-")
+
+
 def is_long(example: Example) -> bool:
-    """Whether `example` comes from a long family (`long-...`: whole messages of 800-3,000
-    characters) rather than a short one."""
-    return str(example["family"]).split(":", 1)[1].startswith("long-")
+    """Whether `example` comes from a long family (whole messages of 800-3,000 characters)
+    rather than a short one: `long-...`, or `freshN-long-a-...` / `-b-...` as the seventh
+    and eighth blind splits' writers were told to name them (`fresh8-long-social-...` is a
+    short family)."""
+    return _LONG_FAMILY.match(str(example["family"]).split(":", 1)[1]) is not None
 
 
 def padded(core: str, filler: Sequence[str], rng: random.Random, size: int) -> str:

@@ -1,24 +1,27 @@
-"""The second tier's operating point: how out-of-fold probabilities become the guard's
-`threshold` and `confirm_at` (`InjectionGuard` blocks a message the fast tier flags when
-the classifier reaches `confirm_at`, or at once when it is too long to be scored whole,
-and any other message at `threshold`).
+"""The second tier's operating point: how scores become the guard's `threshold`,
+`piece_threshold` and `confirm_at` (`InjectionGuard` blocks a message the fast tier
+flags when the classifier reaches `confirm_at`, or at once when it is too long to be
+scored whole, and any other message at its threshold).
 
-The false-positive budget has two parts. `TARGET_FPR` counts the benign messages of the
-families written blind (the spent held-out splits, `training.SPENT`): written as the
-held-out splits and as real customers write, by people who saw nothing of the set, and
-out of fold their rate foretold the blind looks'. `CAP_FPR` counts every benign message,
-the training rounds' hard negatives included, which were written to be as hard as
-possible and, under one budget over all, held the threshold where it blocked 0.2-0.3 %
-of a blind split's benign messages (BENCHMARKS.md, issue 10).
+Cross-validation by family chooses `confirm_at` and a first threshold: `TARGET_FPR` over
+the benign messages of blind-written families (the spent held-out splits, written as
+real customers and the held-out splits write, by people who saw nothing of the set) and
+`CAP_FPR` over every benign message, the training rounds' hard negatives included. That
+threshold stays for messages scored in pieces. For messages scored whole, `calibrated`
+sets it on blind splits the model was not trained on (`training.CALIBRATION`): out of
+fold, blind-written benign messages were blocked 2-5 times as often as on each blind look
+(BENCHMARKS.md, issue 10), so the cross-validated threshold left attacks uncaught that
+one measured on unseen families catches within the same budget.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from keel.guardrails.injection.classifier import BLOCK_AT, scored_whole
+from keel.guardrails.injection.classifier import BLOCK_AT, InjectionClassifier, scored_whole
 from keel.guardrails.injection.corpus import Example
 from keel.guardrails.injection.fast import fast_score
 
@@ -29,14 +32,16 @@ __all__ = [
     "Choice",
     "Rule",
     "best_point",
+    "calibrated",
     "operating_point",
     "pick_threshold",
     "rule_of",
 ]
 
 TARGET_FPR = 0.005
-"""Out-of-fold false-positive budget over the blind-written families' benign messages,
-the fast tier's confirmed flags included: a margin under the 1 % the issue allows."""
+"""False-positive budget over blind-written families' benign messages (out of fold, and
+on the calibration splits), the fast tier's confirmed flags included: a margin under the
+1 % the issue allows."""
 CAP_FPR = 0.01
 """Out-of-fold false-positive ceiling over every benign message."""
 CONFIRM_GRID = (0.0, 0.2, 0.5, 0.7, 0.9, 1.0)
@@ -126,3 +131,27 @@ def _report(caught: Any, y: Any, blind: Any, n_short: int) -> str:
         c, labels = caught[part], y[part]
         parts.append(f"{name} TPR {c[labels == 1].mean():.1%} FPR {c[labels == 0].mean():.2%}")
     return ", ".join(parts)
+
+
+def calibrated(model: InjectionClassifier, examples: list[Example]) -> InjectionClassifier:
+    """`model` with the lowest threshold at which it blocks at most `TARGET_FPR` of the
+    benign messages of `examples` it scores whole (blind splits it was not trained on),
+    as the guard scores them, its `confirm_at` kept; messages scored in pieces keep the
+    threshold it had (`piece_threshold`). What it then catches is printed."""
+    texts = [str(e["text"]) for e in examples]
+    p = np.array([model.probability(t, fast_score(t)) for t in texts])
+    y = np.array([float(str(e["label"])) for e in examples])
+    rule = rule_of(examples, {str(e["family"]) for e in examples})
+    confirmed = rule.flagged & (~rule.whole | (p >= model.confirm_at))
+    w = rule.whole
+    threshold = _threshold(p[w], y[w], confirmed[w], TARGET_FPR)
+    pieced = model.threshold if model.piece_threshold is None else model.piece_threshold
+    caught = confirmed | (p >= np.where(w, threshold, pieced))
+    for name, part in (("whole", w), ("in pieces", ~w)):
+        c, labels = caught[part], y[part]
+        print(
+            f"calibrated, {part.sum()} messages scored {name}: threshold "
+            f"{threshold if name == 'whole' else pieced:.4f}; "
+            f"TPR {c[labels == 1].mean():.1%} FPR {c[labels == 0].mean():.2%}"
+        )
+    return replace(model, threshold=threshold, piece_threshold=pieced)

@@ -4,7 +4,8 @@ Fitted on train + validation, the long messages (`corpus.long_examples`) and the
 held-out splits (`SPENT`); l2 and the operating point (`operating.py`) are chosen by
 5-fold cross-validation over *families* (every variant of every template of a family in
 the same fold), so each choice is scored on kinds of message the model never saw.
-`test.jsonl` and the unspent blind splits (`corpus.BLIND_SPLITS`) are not read.
+`test.jsonl` and the unscored blind splits (`corpus.BLIND_SPLITS`) are not read; the
+`CALIBRATION` splits set the threshold and nothing else.
 
 Long messages are scored in pieces at run time (`classifier.pieces`), so they are
 learned as pieces: every piece of a long benign message is a benign example, and of a
@@ -44,11 +45,13 @@ from keel.guardrails.injection.operating import (
     Choice,
     Rule,
     best_point,
+    calibrated,
     pick_threshold,
     rule_of,
 )
 
 __all__ = [
+    "CALIBRATION",
     "SPENT",
     "Data",
     "cross_validate",
@@ -75,6 +78,13 @@ SPENT = ("test_fresh", "test_fresh2", "test_fresh3", "test_fresh4", "test_fresh5
 """Held-out splits already scored once, now trained on: a split measures kinds of attack
 nobody tuned for only until it is looked at, and after that its blind-written families
 are the most varied data there is (PROVENANCE.md)."""
+CALIBRATION = ("test_fresh6", "test_fresh7")
+"""Blind splits already scored once and held back from training to set the threshold
+(`operating.calibrated`): out of fold, the benign messages of blind-written families are
+blocked 2-5 times as often as they were on each blind look (0.3 %, 0.2 %, 0.0 % against
+the 0.5 % budget), so a threshold from cross-validation leaves attacks uncaught that a
+threshold measured on unseen blind families catches within the same budget
+(BENCHMARKS.md, issue 10). Not read by `short_examples` or `long_messages`."""
 STEPS, RATE = 300, 0.05
 
 
@@ -261,7 +271,7 @@ def rechoose(scores: Path, weights: Path) -> InjectionClassifier:
     # `choose` names each file after its l2 (`.l2-5e-07.npz`); only printed here.
     l2 = float(scores.stem.rsplit("l2-", 1)[-1]) if "l2-" in scores.stem else 0.0
     choice = best_point(p, y, training_rule(), n_short=n_short, l2=l2)
-    return replace(model, threshold=choice.threshold, confirm_at=choice.confirm_at)
+    return _calibrated(replace(model, threshold=choice.threshold, confirm_at=choice.confirm_at))
 
 
 def training_rule() -> Rule:
@@ -292,11 +302,16 @@ def training_data() -> tuple[Data, list[Example], Data]:
 
 
 def train() -> InjectionClassifier:
-    """Trained on everything; l2 and threshold from cross-validation by family."""
+    """Trained on everything; l2 and `confirm_at` from cross-validation by family, the
+    threshold from the `CALIBRATION` splits."""
     short, long, cut = training_data()
     choice = choose(short, long, cut, training_rule())
     model = fit(short.plus(cut), l2=choice.l2)
-    return replace(model, threshold=choice.threshold, confirm_at=choice.confirm_at)
+    return _calibrated(replace(model, threshold=choice.threshold, confirm_at=choice.confirm_at))
+
+
+def _calibrated(model: InjectionClassifier) -> InjectionClassifier:
+    return calibrated(model, [e for name in CALIBRATION for e in load_split(name)])
 
 
 def main(argv: list[str] | None = None) -> None:
