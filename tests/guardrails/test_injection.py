@@ -126,11 +126,12 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh6": "f13e2b621e70cc3ee6cf9a5c1f71764bb474f1c691fd237e343b7d27e012ea3f",
     "test_fresh7": "db289605780441d276ea6eaefd0a9beaf100b9033c537b038fdf2e60c606a324",
     "test_fresh8": "f79554f58ea4fce504aa0e124eca7c1933712992e1871d8a8bb9aa7961d6a097",
+    "test_fresh9": "033ee5efc3fcf8c151300bb9aa891408c94d33f8956d76e9f44383e7c8657273",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
-session; `test_fresh6`: once, eighth session) or, for `test_fresh7` and `test_fresh8`, as
-generated before any model scored them (PROVENANCE.md)."""
+session; `test_fresh6`, `test_fresh7`: once each, eighth session) or, for `test_fresh8`
+and `test_fresh9`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
@@ -149,6 +150,7 @@ def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
         ("test_fresh6", 100),
         ("test_fresh7", 100),
         ("test_fresh8", 100),
+        ("test_fresh9", 100),
     ],
 )
 def test_each_blind_split_is_recorded_and_shares_no_family(split: str, families: int) -> None:

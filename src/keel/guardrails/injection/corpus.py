@@ -313,6 +313,7 @@ BLIND_SPLITS = {
     "test_fresh6": ("fresh6", SEED + 80),
     "test_fresh7": ("fresh7", SEED + 90),
     "test_fresh8": ("fresh8", SEED + 100),
+    "test_fresh9": ("fresh9", SEED + 110),
 }
 """Held-out splits written blind (split: the files' tag, seed), by writers who saw nothing
 of the rest of the set nor the detector (PROVENANCE.md). Why: a split's families measure
@@ -321,9 +322,10 @@ the choices it measures are committed, and from the next change on trained on
 (`training.SPENT`): `test_fresh` (scored in session 4) and `test_fresh2` (session 5) are;
 `test_fresh3` was scored in session 6, `test_fresh4` and `test_fresh5` in session 7
 (each written before the previous split's look). `test_fresh6` (written in session 7
-before the look at `test_fresh5`) was scored in session 8; `test_fresh7` (session 8,
-before the look at `test_fresh6`) and `test_fresh8` (session 8, before the look at
-`test_fresh7`) have not been."""
+before the look at `test_fresh5`) and `test_fresh7` (session 8, before the look at
+`test_fresh6`) were scored in session 8 and set the threshold (`training.CALIBRATION`);
+`test_fresh8` and `test_fresh9` (session 8, each before the previous split's look) have
+not been scored."""
 
 
 def blind_split(name: str) -> list[Example]:
