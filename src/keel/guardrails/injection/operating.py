@@ -134,24 +134,25 @@ def _report(caught: Any, y: Any, blind: Any, n_short: int) -> str:
 
 
 def calibrated(model: InjectionClassifier, examples: list[Example]) -> InjectionClassifier:
-    """`model` with the lowest threshold at which it blocks at most `TARGET_FPR` of the
-    benign messages of `examples` it scores whole (blind splits it was not trained on),
-    as the guard scores them, its `confirm_at` kept; messages scored in pieces keep the
-    threshold it had (`piece_threshold`). What it then catches is printed."""
+    """`model` with the lowest threshold for messages it scores whole at which it blocks
+    at most `TARGET_FPR` of all the benign messages of `examples` (blind splits it was not
+    trained on), as the guard scores them: confirmed fast-tier flags and messages blocked
+    in pieces (at the threshold it had, kept as `piece_threshold`) use part of the budget.
+    Its `confirm_at` is kept; what it then catches is printed."""
     texts = [str(e["text"]) for e in examples]
     p = np.array([model.probability(t, fast_score(t)) for t in texts])
     y = np.array([float(str(e["label"])) for e in examples])
     rule = rule_of(examples, {str(e["family"]) for e in examples})
-    confirmed = rule.flagged & (~rule.whole | (p >= model.confirm_at))
     w = rule.whole
-    threshold = _threshold(p[w], y[w], confirmed[w], TARGET_FPR)
     pieced = model.threshold if model.piece_threshold is None else model.piece_threshold
-    caught = confirmed | (p >= np.where(w, threshold, pieced))
-    for name, part in (("whole", w), ("in pieces", ~w)):
+    fixed = rule.flagged & (~w | (p >= model.confirm_at)) | (~w & (p >= pieced))
+    threshold = _threshold(np.where(w, p, -1.0), y, fixed, TARGET_FPR)  # pieces never meet it
+    caught = fixed | (w & (p >= threshold))
+    for name, part in (("whole", w), ("in pieces", ~w), ("in all", w | ~w)):
         c, labels = caught[part], y[part]
         print(
-            f"calibrated, {part.sum()} messages scored {name}: threshold "
-            f"{threshold if name == 'whole' else pieced:.4f}; "
+            f"calibrated, {part.sum()} messages scored {name}: "
             f"TPR {c[labels == 1].mean():.1%} FPR {c[labels == 0].mean():.2%}"
         )
+    print(f"threshold {threshold:.4f} whole, {pieced:.4f} in pieces")
     return replace(model, threshold=threshold, piece_threshold=pieced)
