@@ -127,11 +127,12 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh7": "db289605780441d276ea6eaefd0a9beaf100b9033c537b038fdf2e60c606a324",
     "test_fresh8": "f79554f58ea4fce504aa0e124eca7c1933712992e1871d8a8bb9aa7961d6a097",
     "test_fresh9": "033ee5efc3fcf8c151300bb9aa891408c94d33f8956d76e9f44383e7c8657273",
+    "test_fresh10": "28bb451177c1701de1629cebf347849535a267e7f6490c949f7cfc3d30e1bfb9",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
-session; `test_fresh6`, `test_fresh7`: once each, eighth session) or, for `test_fresh8`
-and `test_fresh9`, as generated before any model scored them (PROVENANCE.md)."""
+session; `test_fresh6`-`8`: once each, eighth session) or, for `test_fresh9` and
+`test_fresh10`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
@@ -151,6 +152,7 @@ def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
         ("test_fresh7", 100),
         ("test_fresh8", 100),
         ("test_fresh9", 100),
+        ("test_fresh10", 100),
     ],
 )
 def test_each_blind_split_is_recorded_and_shares_no_family(split: str, families: int) -> None:
@@ -175,7 +177,6 @@ def test_each_blind_split_s_long_families_are_told_apart(split: str) -> None:
     assert len({e["family"] for e in long}) == 20 and len(long) == 120
     assert sum(int(str(e["label"])) for e in long) == 60
     assert min(len(str(e["text"])) for e in long) >= 800
-    assert max(len(str(e["text"])) for e in examples if not is_long(e)) < 800
 
 
 def test_wrappers_do_not_tell_attacks_from_benign_messages() -> None:
