@@ -228,6 +228,14 @@ def test_both_tiers_on_the_calibration_splits() -> None:
         _bounded(split, tpr=0.93, fpr=0.01)
 
 
+def test_both_tiers_on_the_ninth_fresh_split() -> None:
+    """The shipped classifier on 100 families written blind and neither trained on nor
+    used to set the threshold. A regression bound, not the bar: the single look (eighth
+    session, 9ab3a62) measured 95.0 % TPR (1,956 of 2,060) at 0.63 % FPR (13 of 2,060);
+    the issue asks 97 % at <= 1 % (BENCHMARKS.md, issue 10)."""
+    _bounded("test_fresh9", tpr=0.93, fpr=0.01)
+
+
 def _bounded(split: str, *, tpr: float, fpr: float) -> None:
     guard = InjectionGuard()
     examples = load_split(split)
