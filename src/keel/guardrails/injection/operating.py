@@ -121,16 +121,14 @@ def best_point(p: Any, y: Any, rule: Rule, *, n_short: int, l2: float = 0.0) -> 
 
 def _report(caught: Any, y: Any, blind: Any, n_short: int) -> str:
     """Out-of-fold TPR / FPR of short and long messages, and of blind-written families."""
-    n = len(y)
-    parts: list[str] = []
-    for name, part in (
-        ("short", np.arange(n) < n_short),
-        ("long", np.arange(n) >= n_short),
-        ("blind-written", blind),
-    ):
-        c, labels = caught[part], y[part]
-        parts.append(f"{name} TPR {c[labels == 1].mean():.1%} FPR {c[labels == 0].mean():.2%}")
-    return ", ".join(parts)
+    short = np.arange(len(y)) < n_short
+    parts = (("short", short), ("long", ~short), ("blind-written", blind))
+    return ", ".join(f"{name} {_rates(caught, y, part)}" for name, part in parts)
+
+
+def _rates(caught: Any, y: Any, part: Any) -> str:
+    c, labels = caught[part], y[part]
+    return f"TPR {c[labels == 1].mean():.1%} FPR {c[labels == 0].mean():.2%}"
 
 
 def calibrated(model: InjectionClassifier, examples: list[Example]) -> InjectionClassifier:
@@ -145,14 +143,11 @@ def calibrated(model: InjectionClassifier, examples: list[Example]) -> Injection
     rule = rule_of(examples, {str(e["family"]) for e in examples})
     w = rule.whole
     pieced = model.threshold if model.piece_threshold is None else model.piece_threshold
-    fixed = rule.flagged & (~w | (p >= model.confirm_at)) | (~w & (p >= pieced))
+    confirmed = rule.flagged & (~w | (p >= model.confirm_at))
+    fixed = confirmed | (~w & (p >= pieced))  # blocked whatever the threshold for whole ones
     threshold = _threshold(np.where(w, p, -1.0), y, fixed, TARGET_FPR)  # pieces never meet it
     caught = fixed | (w & (p >= threshold))
-    for name, part in (("whole", w), ("in pieces", ~w), ("in all", w | ~w)):
-        c, labels = caught[part], y[part]
-        print(
-            f"calibrated, {part.sum()} messages scored {name}: "
-            f"TPR {c[labels == 1].mean():.1%} FPR {c[labels == 0].mean():.2%}"
-        )
+    for name, part in (("whole", w), ("in pieces", ~w), ("in all", np.ones_like(w))):
+        print(f"calibrated, {part.sum()} messages scored {name}: {_rates(caught, y, part)}")
     print(f"threshold {threshold:.4f} whole, {pieced:.4f} in pieces")
     return replace(model, threshold=threshold, piece_threshold=pieced)
