@@ -134,7 +134,7 @@ class InjectionClassifier:
     piece_threshold: float | None = None
     """The threshold for a message scored in pieces, whose most suspicious piece counts:
     the highest of several probabilities calls for a higher bar than one (`threshold`,
-    calibrated on short messages, blocked 22 % of ordinary messages padded to 3,000
+    calibrated on messages scored whole, blocked 22 % of ordinary messages padded to 3,000
     characters against 2.5 % at this one). None: `threshold` for every message."""
     features: str = FEATURES
 

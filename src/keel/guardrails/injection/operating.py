@@ -23,7 +23,7 @@ import numpy as np
 
 from keel.guardrails.injection.classifier import BLOCK_AT, InjectionClassifier, scored_whole
 from keel.guardrails.injection.corpus import Example
-from keel.guardrails.injection.fast import fast_score
+from keel.guardrails.injection.fast import FastScore, fast_score
 
 __all__ = [
     "CAP_FPR",
@@ -60,9 +60,12 @@ class Rule(NamedTuple):
     """Its family was written blind (`TARGET_FPR` counts these)."""
 
 
-def rule_of(examples: list[Example], blind_families: set[str]) -> Rule:
-    scores = [fast_score(str(e["text"])) for e in examples]
+def rule_of(
+    examples: list[Example], blind_families: set[str], scores: list[FastScore] | None = None
+) -> Rule:
+    """`scores`: the fast tier's scores of `examples`, where the caller already has them."""
     texts = [str(e["text"]) for e in examples]
+    scores = scores if scores is not None else [fast_score(t) for t in texts]
     return Rule(
         np.array([s.score >= BLOCK_AT for s in scores]),
         np.array([scored_whole(t, s) for t, s in zip(texts, scores, strict=True)]),
@@ -138,9 +141,10 @@ def calibrated(model: InjectionClassifier, examples: list[Example]) -> Injection
     in pieces (at the threshold it had, kept as `piece_threshold`) use part of the budget.
     Its `confirm_at` is kept; what it then catches is printed."""
     texts = [str(e["text"]) for e in examples]
-    p = np.array([model.probability(t, fast_score(t)) for t in texts])
+    scores = [fast_score(t) for t in texts]
+    p = np.array([model.probability(t, s) for t, s in zip(texts, scores, strict=True)])
     y = np.array([float(str(e["label"])) for e in examples])
-    rule = rule_of(examples, {str(e["family"]) for e in examples})
+    rule = rule_of(examples, {str(e["family"]) for e in examples}, scores)
     w = rule.whole
     pieced = model.threshold if model.piece_threshold is None else model.piece_threshold
     confirmed = rule.flagged & (~w | (p >= model.confirm_at))
