@@ -114,7 +114,7 @@ def _read_families(name: str) -> tuple[tuple[str, str], ...]:
 
 ATTACKS = _read_families("attacks")
 BENIGN = _read_families("benign")
-_ROUNDS = "more third fourth fifth sixth seventh eighth ninth tenth eleventh"
+_ROUNDS = "more third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth"
 LATER_ROUNDS = tuple(
     (_read_families(f"attacks_{r}"), _read_families(f"benign_{r}")) for r in _ROUNDS.split(" ")
 )
