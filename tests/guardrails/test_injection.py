@@ -128,11 +128,13 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh8": "f79554f58ea4fce504aa0e124eca7c1933712992e1871d8a8bb9aa7961d6a097",
     "test_fresh9": "033ee5efc3fcf8c151300bb9aa891408c94d33f8956d76e9f44383e7c8657273",
     "test_fresh10": "28bb451177c1701de1629cebf347849535a267e7f6490c949f7cfc3d30e1bfb9",
+    "test_fresh11": "2eb82a326052a0f962e091491f0e6b9f12fc9814ca1aa34bfd9e9f60c416133f",
+    "test_fresh12": "1bfb57555c0c53cc1362de1baa6180031d73cabb9b5110b74cca1512c585c434",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
-session; `test_fresh6`-`8`: once each, eighth session) or, for `test_fresh9` and
-`test_fresh10`, as generated before any model scored them (PROVENANCE.md)."""
+session; `test_fresh6`-`9`: once each, eighth session) or, for `test_fresh10` to
+`test_fresh12`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
@@ -153,6 +155,8 @@ def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
         ("test_fresh8", 100),
         ("test_fresh9", 100),
         ("test_fresh10", 100),
+        ("test_fresh11", 100),
+        ("test_fresh12", 100),
     ],
 )
 def test_each_blind_split_is_recorded_and_shares_no_family(split: str, families: int) -> None:
