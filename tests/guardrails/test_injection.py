@@ -130,11 +130,13 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh10": "28bb451177c1701de1629cebf347849535a267e7f6490c949f7cfc3d30e1bfb9",
     "test_fresh11": "2eb82a326052a0f962e091491f0e6b9f12fc9814ca1aa34bfd9e9f60c416133f",
     "test_fresh12": "1bfb57555c0c53cc1362de1baa6180031d73cabb9b5110b74cca1512c585c434",
+    "test_fresh13": "04c6a9937742f402c2f2dde3c3e1c278fe3f93f8ecebd0dd7dfb79d83b4e2ef8",
+    "test_fresh14": "a3cc00e26589199f2b3bc3592a55b2dfbe676adaf95f5cf89d152d2604f57b78",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
 session; `test_fresh6`-`9`: once each, eighth session) or, for `test_fresh10` to
-`test_fresh12`, as generated before any model scored them (PROVENANCE.md)."""
+`test_fresh14`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
@@ -157,6 +159,8 @@ def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
         ("test_fresh10", 100),
         ("test_fresh11", 100),
         ("test_fresh12", 100),
+        ("test_fresh13", 100),
+        ("test_fresh14", 100),
     ],
 )
 def test_each_blind_split_is_recorded_and_shares_no_family(split: str, families: int) -> None:
