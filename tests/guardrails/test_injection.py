@@ -132,11 +132,14 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh12": "1bfb57555c0c53cc1362de1baa6180031d73cabb9b5110b74cca1512c585c434",
     "test_fresh13": "04c6a9937742f402c2f2dde3c3e1c278fe3f93f8ecebd0dd7dfb79d83b4e2ef8",
     "test_fresh14": "a3cc00e26589199f2b3bc3592a55b2dfbe676adaf95f5cf89d152d2604f57b78",
+    "test_fresh15": "3c49f4538dbdc2cd74171d791845e1fa9e49c53bede5b31f04e2286a3d7d285a",
+    "test_fresh16": "d7b71d2cdcb703ced4fc363bbd6b78cf3cd3cf5c4ad23fdc383c1d12c2a13773",
+    "test_fresh17": "3d368fd324ee48b12bb0493cd204c20dc02f5f398b17eae252cc3ee08a408096",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
 session; `test_fresh6`-`9`: once each, eighth session) or, for `test_fresh10` to
-`test_fresh14`, as generated before any model scored them (PROVENANCE.md)."""
+`test_fresh17`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
@@ -161,6 +164,9 @@ def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
         ("test_fresh12", 100),
         ("test_fresh13", 100),
         ("test_fresh14", 100),
+        ("test_fresh15", 100),
+        ("test_fresh16", 100),
+        ("test_fresh17", 100),
     ],
 )
 def test_each_blind_split_is_recorded_and_shares_no_family(split: str, families: int) -> None:

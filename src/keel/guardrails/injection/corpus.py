@@ -319,6 +319,9 @@ BLIND_SPLITS = {
     "test_fresh12": ("fresh12", SEED + 140),
     "test_fresh13": ("fresh13", SEED + 150),
     "test_fresh14": ("fresh14", SEED + 160),
+    "test_fresh15": ("fresh15", SEED + 170),
+    "test_fresh16": ("fresh16", SEED + 180),
+    "test_fresh17": ("fresh17", SEED + 190),
 }
 """Held-out splits written blind (split: the files' tag, seed), by writers who saw nothing
 of the rest of the set nor the detector (PROVENANCE.md). Why: a split's families measure
@@ -333,7 +336,7 @@ before the look at `test_fresh5`) and `test_fresh7` (session 8, before the look 
 scored last in session 8. In session 9 the sixth to eighth are trained on, and
 `test_fresh9` with `test_fresh11` and `test_fresh12` (written in session 9 to calibrate,
 never scored before) set the threshold; `test_fresh10` (session 8) is the unseen
-measure. `test_fresh13` and `test_fresh14` (session 9) are for the change after that."""
+measure. `test_fresh13` to `test_fresh17` (session 9) are for the change after that."""
 
 
 def blind_split(name: str) -> list[Example]:
