@@ -7,6 +7,7 @@ from keel.guardrails.injection.corpus import BLIND_SPLITS, load_split
 from keel.guardrails.injection.fast import fast_score
 from keel.guardrails.injection.features import hashed
 from keel.guardrails.injection.training import (
+    CALIBRATION,
     SPENT,
     long_messages,
     piece_dataset,
@@ -44,8 +45,9 @@ def test_long_messages_are_learned_as_the_pieces_they_are_scored_in() -> None:
 
 
 def test_the_trainer_reads_no_unspent_held_out_family() -> None:
-    """Training reads the spent blind splits, never `test` or an unspent blind split: no
-    family of those is among the messages it fits on."""
+    """Training reads the spent blind splits, never `test`, a calibration split or an
+    unspent blind split: no family of those is among the messages it fits on."""
+    assert set(CALIBRATION) <= set(BLIND_SPLITS) - set(SPENT)
     trained = {e["family"] for e in short_examples() + long_messages()}
     for split in SPENT:
         assert {e["family"] for e in load_split(split)} <= trained
