@@ -325,18 +325,13 @@ BLIND_SPLITS = {
 }
 """Held-out splits written blind (split: the files' tag, seed), by writers who saw nothing
 of the rest of the set nor the detector (PROVENANCE.md). Why: a split's families measure
-kinds of attack nobody tuned for only until they are looked at. Each is scored once, after
-the choices it measures are committed, and from the next change on trained on
-(`training.SPENT`): `test_fresh` (scored in session 4) and `test_fresh2` (session 5) are;
-`test_fresh3` was scored in session 6, `test_fresh4` and `test_fresh5` in session 7
-(each written before the previous split's look). `test_fresh6` (written in session 7
-before the look at `test_fresh5`) and `test_fresh7` (session 8, before the look at
-`test_fresh6`) were scored in session 8 and set the threshold (`training.CALIBRATION`);
-`test_fresh8` (session 8) was scored and joined them; `test_fresh9` (session 8) was
-scored last in session 8. In session 9 the sixth to eighth are trained on, and
-`test_fresh9` with `test_fresh11` and `test_fresh12` (written in session 9 to calibrate,
-never scored before) set the threshold; `test_fresh10` (session 8) is the unseen
-measure. `test_fresh13` to `test_fresh17` (session 9) are for the change after that."""
+kinds of attack nobody tuned for only until they are looked at. Each is pinned before any
+model scores it, scored once after the choices it measures are committed, and later
+trained on (`training.SPENT`) or used to set the threshold (`training.CALIBRATION`).
+In session 9 `test_fresh9`, `11`, `12` and `14`-`17` set a first threshold and
+`test_fresh10` measured it; then the sixth to twelfth were trained on, `14`-`17` set
+the threshold and `test_fresh13` (never scored before) measured it. Which split was
+looked at when, and by which model: PROVENANCE.md."""
 
 
 def blind_split(name: str) -> list[Example]:
