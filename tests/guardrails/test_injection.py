@@ -239,6 +239,15 @@ def test_both_tiers_on_the_calibration_splits() -> None:
     _bounded(*CALIBRATION, tpr=0.92, fpr=0.006)
 
 
+def test_both_tiers_on_the_thirteenth_fresh_split() -> None:
+    """The shipped classifier on 100 families written blind, neither trained on nor used
+    to set the threshold. A regression bound, not the bar: the single look (ninth
+    session, 1ad81e9) measured 93.5 % TPR (1,926 of 2,060) at 0.39 % FPR (8 of 2,060,
+    6 of them long messages the fast tier flagged); the issue asks 97 % at <= 1 %
+    (BENCHMARKS.md, issue 10)."""
+    _bounded("test_fresh13", tpr=0.91, fpr=0.01)
+
+
 def _bounded(*splits: str, tpr: float, fpr: float) -> None:
     """Both tiers' TPR and FPR over every message of `splits` together."""
     guard = InjectionGuard()
