@@ -23,6 +23,7 @@ from keel.guardrails.injection.fast import fast_score
 from keel.guardrails.injection.training import CALIBRATION
 
 THRESHOLDS = (0.6, 0.8)
+CELL = 20  # wide enough for the shipped threshold's column title
 
 
 def split_row(name: str, model: InjectionClassifier) -> str:
@@ -41,9 +42,9 @@ def split_row(name: str, model: InjectionClassifier) -> str:
     for threshold in (*THRESHOLDS, model.threshold):
         blocked = [c >= (threshold if whole else piece) for c, whole in scored]
         tpr, fpr = rates(blocked, labels)
-        cells.append(f"{tpr:6.1%} / {fpr:5.2%}")
+        cells.append(f"{tpr:6.1%} / {fpr:5.2%}".ljust(CELL))
     best = tpr_at([c for c, _ in scored], labels, 0.01)
-    return f"  {name:14} " + "   ".join(cells) + f"   {best:6.1%}"
+    return f"  {name:14} " + " ".join(cells) + f" {best:6.1%}"
 
 
 def main() -> None:
@@ -54,7 +55,7 @@ def main() -> None:
     model = InjectionClassifier.load(args.weights)
     print(machine_line())
     columns = [f"at {t:g}" for t in THRESHOLDS] + [f"at {model.threshold:.4f} (shipped)"]
-    print(f"  {'split':14} " + "   ".join(f"{c:16}" for c in columns) + "   best at FPR <= 1 %")
+    print(f"  {'split':14} " + " ".join(c.ljust(CELL) for c in columns) + " best at FPR <= 1 %")
     for name in args.splits:
         print(split_row(name, model))
 

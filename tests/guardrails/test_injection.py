@@ -150,25 +150,8 @@ def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
 
 @pytest.mark.parametrize(
     ("split", "families"),
-    [
-        ("test_fresh", 124),
-        ("test_fresh2", 100),
-        ("test_fresh3", 100),
-        ("test_fresh4", 100),
-        ("test_fresh5", 100),
-        ("test_fresh6", 100),
-        ("test_fresh7", 100),
-        ("test_fresh8", 100),
-        ("test_fresh9", 100),
-        ("test_fresh10", 100),
-        ("test_fresh11", 100),
-        ("test_fresh12", 100),
-        ("test_fresh13", 100),
-        ("test_fresh14", 100),
-        ("test_fresh15", 100),
-        ("test_fresh16", 100),
-        ("test_fresh17", 100),
-    ],
+    # the first blind split was written with more families than the later ones
+    [(split, 124 if split == "test_fresh" else 100) for split in BLIND_SPLITS],
 )
 def test_each_blind_split_is_recorded_and_shares_no_family(split: str, families: int) -> None:
     """A blind split's file is what `corpus.blind_split` makes from its writers' files, as
@@ -266,10 +249,10 @@ def test_held_out_messages_inside_long_benign_text() -> None:
 
     Regression bounds, not a bar met: the shipped model (ninth session) blocks 246 of
     480 padded attacks (51.3 %) and 4 of 600 padded benign messages (0.7 %) here (its
-    first retraining 239 and 6); the
-    eighth session's 259 (54.0 %) and 15 (2.5 %); the seventh's 251 (52.3 %) and 25
-    (4.2 %), its first change 271 (56.5 %) and 30 (5.0 %); the sixth session's model 299
-    (62.3 %) and 87 (14.5 %), the fifth's 65.8 % and 12.0 %. The retrainings have moved
+    first retraining 239 and 6); the eighth session's 259 (54.0 %) and 15 (2.5 %); the
+    seventh's 251 (52.3 %) and 25 (4.2 %), its first change 271 (56.5 %) and 30 (5.0 %);
+    the sixth session's model 299 (62.3 %) and 87 (14.5 %), the fifth's 65.8 % and
+    12.0 %. The retrainings have moved
     along one trade, fewer padded benign messages blocked for fewer padded attacks.
     Padded attacks are not caught as reliably as short ones (BENCHMARKS.md, issue 10)."""
     import random
