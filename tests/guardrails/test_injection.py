@@ -136,11 +136,17 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh15": "3c49f4538dbdc2cd74171d791845e1fa9e49c53bede5b31f04e2286a3d7d285a",
     "test_fresh16": "d7b71d2cdcb703ced4fc363bbd6b78cf3cd3cf5c4ad23fdc383c1d12c2a13773",
     "test_fresh17": "3d368fd324ee48b12bb0493cd204c20dc02f5f398b17eae252cc3ee08a408096",
+    "test_fresh18": "358c64bd3507697cf7cbacba1cbcee826f3ab10e2cbaf279b4ff1dec781844ad",
+    "test_fresh19": "8d5813d208c5910712e2bbf349524b524440621b50dbd9d7b78660ca8eb6af5f",
+    "test_fresh20": "4906abdfd2edf841a04c60ada02e37cf22ba7724193a7f991b7518cb7f21974a",
+    "test_fresh21": "5c36dff3de1787bfd1f4b9f6d0ccc87efaa4239f33a72351d5f44cb278d0f985",
+    "test_fresh22": "c02d809239dcb59a2828118cd3d98030c480899e0ccf657b88670b1ca607ddfe",
+    "test_fresh23": "5e78ad8d796db999f9fa2297d3d88b0f8f2f236a39aedb957314da3e2db0d60a",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
 session; `test_fresh6`-`9`: once each, eighth session) or, for `test_fresh10` to
-`test_fresh17`, as generated before any model scored them (PROVENANCE.md)."""
+`test_fresh23`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:

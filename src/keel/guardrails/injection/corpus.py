@@ -306,22 +306,7 @@ def _long_variants(
 
 BLIND_SPLITS = {
     "test_fresh": ("fresh", SEED + 30),
-    "test_fresh2": ("fresh2", SEED + 40),
-    "test_fresh3": ("fresh3", SEED + 50),
-    "test_fresh4": ("fresh4", SEED + 60),
-    "test_fresh5": ("fresh5", SEED + 70),
-    "test_fresh6": ("fresh6", SEED + 80),
-    "test_fresh7": ("fresh7", SEED + 90),
-    "test_fresh8": ("fresh8", SEED + 100),
-    "test_fresh9": ("fresh9", SEED + 110),
-    "test_fresh10": ("fresh10", SEED + 120),
-    "test_fresh11": ("fresh11", SEED + 130),
-    "test_fresh12": ("fresh12", SEED + 140),
-    "test_fresh13": ("fresh13", SEED + 150),
-    "test_fresh14": ("fresh14", SEED + 160),
-    "test_fresh15": ("fresh15", SEED + 170),
-    "test_fresh16": ("fresh16", SEED + 180),
-    "test_fresh17": ("fresh17", SEED + 190),
+    **{f"test_fresh{n}": (f"fresh{n}", SEED + 20 + 10 * n) for n in range(2, 24)},
 }
 """Held-out splits written blind (split: the files' tag, seed), by writers who saw nothing
 of the rest of the set nor the detector (PROVENANCE.md). Why: a split's families measure
@@ -330,8 +315,9 @@ model scores it, scored once after the choices it measures are committed, and la
 trained on (`training.SPENT`) or used to set the threshold (`training.CALIBRATION`).
 In session 9 `test_fresh9`, `11`, `12` and `14`-`17` set a first threshold and
 `test_fresh10` measured it; then the sixth to twelfth were trained on, `14`-`17` set
-the threshold and `test_fresh13` (never scored before) measured it. Which split was
-looked at when, and by which model: PROVENANCE.md."""
+the threshold and `test_fresh13` (never scored before) measured it. `test_fresh18` to
+`23` were written in session 10: `18`-`21` to set the threshold, `22` and `23` to measure
+it. Which split was looked at when, and by which model: PROVENANCE.md."""
 
 
 def blind_split(name: str) -> list[Example]:
