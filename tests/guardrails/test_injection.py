@@ -142,11 +142,14 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh21": "5c36dff3de1787bfd1f4b9f6d0ccc87efaa4239f33a72351d5f44cb278d0f985",
     "test_fresh22": "c02d809239dcb59a2828118cd3d98030c480899e0ccf657b88670b1ca607ddfe",
     "test_fresh23": "5e78ad8d796db999f9fa2297d3d88b0f8f2f236a39aedb957314da3e2db0d60a",
+    "test_fresh24": "6966d021c326ff53c1cb0110743e201c88eb6b7f8a6587fa048e8d5f1f388acf",
+    "test_fresh25": "496524939a66e2524058984c60873ac1e15318982a2d10856397d11d0a2a742c",
+    "test_fresh26": "42dba99688dc08f948e2cd0e24168408051d5f287b817bc3d7934bbdb4262f93",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
 session; `test_fresh6`-`9`: once each, eighth session) or, for `test_fresh10` to
-`test_fresh23`, as generated before any model scored them (PROVENANCE.md)."""
+`test_fresh26`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
