@@ -133,12 +133,12 @@ def latency(quick: bool) -> None:
 BLOCK_AT = 0.85  # the fast tier's default block score (FastInjectionGuard, InjectionGuard)
 
 
-def both_tiers(text: str, fast: FastScore, probability: float, confirm_at: float) -> float:
+def both_tiers(text: str, fast: FastScore, probability: float, model: InjectionClassifier) -> float:
     """One score for both tiers, as InjectionGuard decides: 1.0 where the fast tier flags
-    and the classifier confirms (`confirm_at`, or at once where `text` is not scored
-    whole), else the classifier's probability, so `>= model.threshold_for(text)` is the
-    guard's verdict and the same numbers give its ROC point (shared with `injection_peers.py`)."""
-    confirmed = probability >= confirm_at or not scored_whole(text, fast)
+    and the classifier confirms (`InjectionClassifier.confirms`), else the classifier's
+    probability, so `>= model.threshold_for(text)` is the guard's verdict and the same
+    numbers give its ROC point (shared with `injection_peers.py`)."""
+    confirmed = model.confirms(probability, scored_whole(text, fast))
     return 1.0 if fast.score >= BLOCK_AT and confirmed else float(probability)
 
 
@@ -182,7 +182,7 @@ def report(title: str, rows: list[Row], model: InjectionClassifier) -> None:
     """TPR / FPR of each tier at its operating point, and ROC points at FPR <= 1 %."""
     labels, fast = [r[1] for r in rows], [r[2] for r in rows]
     # exactly as InjectionGuard decides
-    combined = [both_tiers(t, f, p, model.confirm_at) for t, _, f, p in rows]
+    combined = [both_tiers(t, f, p, model) for t, _, f, p in rows]
     pairs = list(zip(rows, combined, strict=True))
     print(f"  {title}: {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
     for name, flags in (
@@ -217,7 +217,7 @@ def _blocked(model: InjectionClassifier, text: str) -> bool:
     """`InjectionGuard`'s verdict, with `model` as its second tier."""
     fast = fast_score(text)
     probability = model.probability(text, fast)
-    combined = both_tiers(text, fast, probability, model.confirm_at)
+    combined = both_tiers(text, fast, probability, model)
     return combined >= model.threshold_for(text, fast)
 
 

@@ -133,7 +133,7 @@ def keel() -> list[Scanner]:
 
     def combined(text: str) -> float:
         fast = fast_score(text)
-        return both_tiers(text, fast, model.probability(text, fast), model.confirm_at)
+        return both_tiers(text, fast, model.probability(text, fast), model)
 
     threshold = float(model.threshold)
     return [

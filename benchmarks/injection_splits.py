@@ -35,7 +35,7 @@ def split_row(name: str, model: InjectionClassifier) -> str:
         text = str(e["text"])
         fast = fast_score(text)
         probability = model.probability(text, fast)
-        combined = both_tiers(text, fast, probability, model.confirm_at)
+        combined = both_tiers(text, fast, probability, model)
         scored.append((combined, scored_whole(text, fast)))
     piece = model.piece_threshold if model.piece_threshold is not None else model.threshold
     cells = []

@@ -224,20 +224,12 @@ async def test_both_tiers_on_the_held_out_split() -> None:
 def test_both_tiers_on_the_calibration_splits() -> None:
     """The shipped classifier on the 400 families written blind that set its threshold
     (`training.CALIBRATION`): never trained on, so a regression bound on unseen kinds of
-    message, though not a blind measure (the threshold was chosen on them). At it (ninth
-    session): 93.3 % TPR at 0.50 % FPR over all four, 0.19-0.78 % FPR split by split;
-    one split's benign block rate at a threshold can be 4-6 times another's. The issue
-    asks 97 % at <= 1 % on unseen families (BENCHMARKS.md, issue 10)."""
-    _bounded(*CALIBRATION, tpr=0.92, fpr=0.006)
-
-
-def test_both_tiers_on_the_thirteenth_fresh_split() -> None:
-    """The shipped classifier on 100 families written blind, neither trained on nor used
-    to set the threshold. A regression bound, not the bar: the single look (ninth
-    session, 1ad81e9) measured 93.5 % TPR (1,926 of 2,060) at 0.39 % FPR (8 of 2,060,
-    6 of them long messages the fast tier flagged); the issue asks 97 % at <= 1 %
-    (BENCHMARKS.md, issue 10)."""
-    _bounded("test_fresh13", tpr=0.91, fpr=0.01)
+    message, though not a blind measure (the threshold was chosen on them). At it (tenth
+    session, `test_fresh18`-`21`): 96.8 % TPR at 0.50 % FPR over all four, 0.05-0.97 %
+    FPR split by split; one split's benign block rate at a threshold can be 4-6 times
+    another's. The issue asks 97 % at <= 1 % on unseen families (BENCHMARKS.md,
+    issue 10)."""
+    _bounded(*CALIBRATION, tpr=0.96, fpr=0.006)
 
 
 def _bounded(*splits: str, tpr: float, fpr: float) -> None:
@@ -256,9 +248,10 @@ def test_held_out_messages_inside_long_benign_text() -> None:
     messages, as `benchmarks/guardrails.py` builds them (an attack inside a long e-mail;
     a long ordinary message).
 
-    Regression bounds, not a bar met: the shipped model (ninth session) blocks 246 of
-    480 padded attacks (51.3 %) and 4 of 600 padded benign messages (0.7 %) here (its
-    first retraining 239 and 6); the eighth session's 259 (54.0 %) and 15 (2.5 %); the
+    Regression bounds, not a bar met: the shipped model (tenth session) blocks 247 of
+    480 padded attacks (51.5 %) and 3 of 600 padded benign messages (0.5 %) here (240
+    if a long message's fast-tier flag needed p >= 0.03, `operating.LONG_CONFIRM_AT`);
+    the ninth session's 246 and 4 (its first retraining 239 and 6); the eighth session's 259 (54.0 %) and 15 (2.5 %); the
     seventh's 251 (52.3 %) and 25 (4.2 %), its first change 271 (56.5 %) and 30 (5.0 %);
     the sixth session's model 299 (62.3 %) and 87 (14.5 %), the fifth's 65.8 % and
     12.0 %. The retrainings have moved
@@ -332,12 +325,13 @@ def test_an_attack_inside_a_long_ordinary_message_is_still_caught() -> None:
 
 
 def test_a_fast_tier_flag_is_blocked_only_when_the_classifier_confirms_it(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A message the fast tier scores at its block bar goes to the classifier, which
     blocks it at `confirm_at` (a low bar) and otherwise overrules the flag: the fast
     tier's patterns block hard negatives such as product names with trigger words. A
-    message too long to be scored whole is blocked on the flag alone."""
+    message too long to be scored whole meets `long_confirm_at`, a far lower bar, which
+    survives a save."""
     from keel.guardrails import injection
     from keel.guardrails.injection.classifier import InjectionClassifier
 
@@ -351,10 +345,16 @@ def test_a_fast_tier_flag_is_blocked_only_when_the_classifier_confirms_it(
         assert verdict.action == action, confirm_at
         if action == "block":
             assert "fast tier, confirmed" in (verdict.reason or "")
-    # Too long to be scored whole: the flag stands without the classifier's confirmation.
     long = "My parcel is late and the tracking page has not moved in days. " * 30 + flagged
     assert fast_score(long).score >= 0.85
-    assert InjectionGuard().inspect(long).action == "block"
+    for long_confirm_at, action in ((0.0, "block"), (1.01, "allow")):
+        model = replace(
+            shipped, confirm_at=1.01, long_confirm_at=long_confirm_at, piece_threshold=1.01
+        )
+        monkeypatch.setattr(injection, "_classifier", lambda model=model: model)
+        assert InjectionGuard().inspect(long).action == action, long_confirm_at
+    model.save(tmp_path / "w.npz")
+    assert InjectionClassifier.load(tmp_path / "w.npz").long_confirm_at == pytest.approx(1.01)
 
 
 def test_a_message_scored_in_pieces_meets_the_piece_threshold(

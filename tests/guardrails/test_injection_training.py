@@ -89,13 +89,14 @@ def test_the_budget_counts_blind_written_families_and_a_ceiling_counts_all() -> 
     blind_p = np.linspace(0.0, 0.99, 400)  # 400 blind-written benign messages
     attacks = np.full(10, 0.995)
 
-    def point(others: float, flagged: int = 0) -> tuple[float, int, int]:
+    def point(others: float, flagged: int = 0, whole: bool = True) -> tuple[float, int, int]:
         p = np.concatenate([blind_p, np.full(400, others), attacks])
         y = np.concatenate([np.zeros(800), np.ones(10)])
         blind = np.arange(len(p)) < 400
         flags = np.arange(len(p)) < flagged  # the lowest blind benign ones, flagged
-        rule = Rule(flags, np.ones(len(p), bool), blind)
-        threshold, caught = operating_point(p, y, rule, confirm_at=0.0)
+        rule = Rule(flags, np.full(len(p), whole), blind)
+        threshold, caught = operating_point(p, y, rule, confirm_at=0.0, long_confirm_at=0.03)
+        assert whole or not caught[:flagged].any()  # p < long_confirm_at: flags overruled
         return threshold, int(caught[:400].sum()), int(caught[:800].sum())
 
     # Hard negatives scored low elsewhere: the blind budget binds (2 of 400 blocked).
@@ -106,4 +107,8 @@ def test_the_budget_counts_blind_written_families_and_a_ceiling_counts_all() -> 
     assert all_blocked <= int(CAP_FPR * 800) and threshold > 0.97
     # Confirmed flags use the blind budget: with 2 flagged, nothing more is blocked.
     _, blind_blocked, _ = point(others=0.1, flagged=2)
+    assert blind_blocked == 2
+    # Scored in pieces, a flag needs `long_confirm_at`: the two lowest (p < 0.03) are not
+    # blocked by their flags, and the budget goes to the two highest instead.
+    _, blind_blocked, _ = point(others=0.1, flagged=2, whole=False)
     assert blind_blocked == 2

@@ -42,8 +42,9 @@ class FastInjectionGuard(Guardrail):
 
 class InjectionGuard(Guardrail):
     """Both tiers. A message the fast tier scores at `block_at` or more is blocked when the
-    classifier confirms it (`InjectionClassifier.confirm_at`, a low bar) or is too long
-    for the classifier to score whole (`classifier.scored_whole`): on the fourth
+    classifier confirms it (`InjectionClassifier.confirm_at`, a low bar, or
+    `long_confirm_at`, a far lower one, where the message is too long for the classifier
+    to score whole, `classifier.scored_whole`): on the fourth
     blind split the fast tier alone blocked 2.2 % of ordinary messages (product names and
     notes with trigger words), which the classifier, trained on such hard negatives, tells
     apart. `allow_below=0.0` (the default) sends every other message to the classifier;
@@ -81,13 +82,12 @@ class InjectionGuard(Guardrail):
 def second_tier(scored: FastScore, text: str = "", *, flagged: bool = False) -> Verdict:
     """The classifier's verdict (`text` is only needed when `scored` came without its
     readings); a message the fast tier `flagged` is blocked at the lower `confirm_at`, or
-    at once when it is too long to be scored whole (`classifier.scored_whole`)."""
+    at the far lower `long_confirm_at` when it is too long to be scored whole
+    (`classifier.scored_whole`: pieces dilute a padded attack)."""
     model = _classifier()
     probability = model.probability(text, scored)
-    if flagged and probability >= model.confirm_at:
+    if flagged and model.confirms(probability, _scored_whole(text, scored)):
         return Verdict.block(_reason("fast tier, confirmed", scored), round(probability, 4))
-    if flagged and not _scored_whole(text, scored):  # pieces dilute a padded attack
-        return Verdict.block(_reason("fast tier", scored), round(probability, 4))
     if probability >= model.threshold_for(text, scored):
         return Verdict.block(_reason("classifier", scored), round(probability, 4))
     return Verdict.allow(round(probability, 4))

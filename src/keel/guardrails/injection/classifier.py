@@ -77,9 +77,10 @@ def pieces(text: str) -> list[str]:
 
 def scored_whole(text: str, scored: FastScore | None = None) -> bool:
     """Whether the classifier scores `text` in one piece. A fast-tier flag on a longer
-    message blocks without confirmation: in pieces, an attack's n-grams are diluted by
-    the text around it, and the classifier confirmed 12 of 200 attacks padded inside a
-    complaint that the fast tier had flagged (tests/guardrails/test_injection.py)."""
+    message needs only a low bar to block (`InjectionClassifier.long_confirm_at`): in
+    pieces, an attack's n-grams are diluted by the text around it, and at `confirm_at`
+    the classifier confirmed 12 of 200 attacks padded inside a complaint that the fast
+    tier had flagged (tests/guardrails/test_injection.py)."""
     return len(pieces(joined(text, scored))) == 1
 
 
@@ -136,6 +137,11 @@ class InjectionClassifier:
     the highest of several probabilities calls for a higher bar than one (`threshold`,
     calibrated on messages scored whole, blocked 22 % of ordinary messages padded to 3,000
     characters against 2.5 % at this one). None: `threshold` for every message."""
+    long_confirm_at: float = 0.0
+    """`confirm_at` for a flagged message scored in pieces, a far lower bar: pieces dilute
+    an attack padded into ordinary text, so a flag there may overrule at most a confident
+    benign verdict. 0.0, every such flag blocks: the trainer's choice
+    (`operating.LONG_CONFIRM_AT`, which says what a higher bar costs)."""
     features: str = FEATURES
 
     @classmethod
@@ -157,6 +163,7 @@ class InjectionClassifier:
                 Kernel(data["projection"], data["phase"]),
                 float(data["confirm_at"]) if "confirm_at" in data else 0.0,
                 float(data["piece_threshold"]) if "piece_threshold" in data else None,
+                float(data["long_confirm_at"]) if "long_confirm_at" in data else 0.0,
             )
 
     def save(self, path: Path = WEIGHTS) -> None:
@@ -169,6 +176,7 @@ class InjectionClassifier:
             "projection": self.kernel.projection,
             "phase": self.kernel.phase,
             "confirm_at": np.float32(self.confirm_at),
+            "long_confirm_at": np.float32(self.long_confirm_at),
             "features": np.str_(self.features),
         }
         if self.piece_threshold is not None:
@@ -182,6 +190,11 @@ class InjectionClassifier:
             + flags @ self.flag_weights
             + self.bias
         )
+
+    def confirms(self, probability: float, whole: bool) -> bool:
+        """Whether `probability` confirms a fast-tier flag on a message scored `whole`
+        (`scored_whole`) or in pieces."""
+        return probability >= (self.confirm_at if whole else self.long_confirm_at)
 
     def threshold_for(self, text: str, scored: FastScore | None = None) -> float:
         """`threshold`, or `piece_threshold` where `text` is scored in pieces."""

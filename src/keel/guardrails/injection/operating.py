@@ -28,6 +28,7 @@ from keel.guardrails.injection.fast import FastScore, fast_score
 __all__ = [
     "CAP_FPR",
     "CONFIRM_GRID",
+    "LONG_CONFIRM_AT",
     "TARGET_FPR",
     "Choice",
     "Rule",
@@ -44,6 +45,15 @@ on the calibration splits), the fast tier's confirmed flags included: a margin u
 1 % the issue allows."""
 CAP_FPR = 0.01
 """Out-of-fold false-positive ceiling over every benign message."""
+LONG_CONFIRM_AT = 0.0
+"""`InjectionClassifier.long_confirm_at`: a fast-tier flag on a message scored in pieces
+blocks unless the classifier is at least this sure it is benign; 0.0, every such flag
+blocks. Measured on the tenth session's model (BENCHMARKS.md, issue 10): at 0.03 the
+flags alone block 3 of the 8,240 benign messages of `test_fresh18`-`21` instead of 6 (no
+attack there is caught only by them), so the threshold may go lower, +0.25 points of
+TPR; but of 58 attacks padded inside a repeated complaint that the guard still blocks,
+15 pass (tests/guardrails/test_injection.py), and of padded `test` attacks 7 more of
+480. An attack hidden in long ordinary text is the case the flags are for, so 0.0."""
 CONFIRM_GRID = (0.0, 0.2, 0.5, 0.7, 0.9, 1.0)
 """Candidate `confirm_at` bars: 0.0, every fast-tier flag blocks, as before the seventh
 session; 1.0, the flags count for nothing beyond the classifier's own use of them."""
@@ -85,11 +95,14 @@ def pick_threshold(
     return float(negatives[allowed]) + 1e-6
 
 
-def operating_point(p: Any, y: Any, rule: Rule, confirm_at: float) -> Any:
-    """(threshold, caught) as `InjectionGuard` decides with `confirm_at`: confirmed fast-
-    tier flags are caught and use their part of each budget; the threshold is the higher
-    of the two budgets' (`TARGET_FPR` over blind-written families, `CAP_FPR` over all)."""
-    confirmed = rule.flagged & (~rule.whole | (p >= confirm_at))
+def operating_point(
+    p: Any, y: Any, rule: Rule, confirm_at: float, long_confirm_at: float = LONG_CONFIRM_AT
+) -> Any:
+    """(threshold, caught) as `InjectionGuard` decides with `confirm_at` (and
+    `long_confirm_at` for messages scored in pieces): confirmed fast-tier flags are caught
+    and use their part of each budget; the threshold is the higher of the two budgets'
+    (`TARGET_FPR` over blind-written families, `CAP_FPR` over all)."""
+    confirmed = rule.flagged & (p >= np.where(rule.whole, confirm_at, long_confirm_at))
     b = rule.blind
     threshold = max(
         _threshold(p[b], y[b], confirmed[b], TARGET_FPR), _threshold(p, y, confirmed, CAP_FPR)
@@ -147,7 +160,7 @@ def calibrated(model: InjectionClassifier, examples: list[Example]) -> Injection
     rule = rule_of(examples, {str(e["family"]) for e in examples}, scores)
     w = rule.whole
     pieced = model.threshold if model.piece_threshold is None else model.piece_threshold
-    confirmed = rule.flagged & (~w | (p >= model.confirm_at))
+    confirmed = rule.flagged & (p >= np.where(w, model.confirm_at, model.long_confirm_at))
     fixed = confirmed | (~w & (p >= pieced))  # blocked whatever the threshold for whole ones
     threshold = _threshold(np.where(w, p, -1.0), y, fixed, TARGET_FPR)  # pieces never meet it
     caught = fixed | (w & (p >= threshold))

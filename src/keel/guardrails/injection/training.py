@@ -42,6 +42,7 @@ from keel.guardrails.injection.fast import fast_score
 from keel.guardrails.injection.features import BITS, Sparse, concat, hashed, stack
 from keel.guardrails.injection.multilingual import DIMS, multilingual
 from keel.guardrails.injection.operating import (
+    LONG_CONFIRM_AT,
     Choice,
     Rule,
     best_point,
@@ -74,20 +75,20 @@ L2_GRID = (5e-7,)
 with session 6's larger set 5e-7 and 1e-6 tied out of fold (short TPR 74.2 % / 73.6 %,
 long 81.3 % both) and 5e-7 was chosen. Each value costs ~20 minutes on 2 cores, so the
 seventh to ninth sessions, each measuring a change side by side, kept only 5e-7."""
-SPENT = ("test_fresh", *(f"test_fresh{n}" for n in range(2, 13)))
+SPENT = ("test_fresh", *(f"test_fresh{n}" for n in range(2, 18)))
 """Held-out splits already scored once (or used to set an earlier threshold), now trained
 on: a split measures kinds of attack nobody tuned for only until it is looked at, and
 after that its blind-written families are the most varied data there is
-(PROVENANCE.md). `test_fresh` to `test_fresh12`."""
-CALIBRATION = ("test_fresh14", "test_fresh15", "test_fresh16", "test_fresh17")
+(PROVENANCE.md). `test_fresh` to `test_fresh17`."""
+CALIBRATION = tuple(f"test_fresh{n}" for n in range(18, 22))
 """Blind splits held back from training to set the threshold (`operating.calibrated`):
 out of fold, the benign messages of blind-written families were blocked 2-5 times as
 often as on each blind look, so a threshold from cross-validation leaves attacks uncaught
 that a threshold measured on unseen blind families catches within the same budget
 (BENCHMARKS.md, issue 10). Four, because one split's benign block rate at a threshold
 differs 4-6 fold from another's (a few look-alike families of 50 messages each make
-most of it). Written to calibrate; no model scored them before the ninth session's.
-Not read by `short_examples` or `long_messages`."""
+most of it). `test_fresh18` to `21`, written to calibrate; no model scored them before
+the tenth session's. Not read by `short_examples` or `long_messages`."""
 STEPS, RATE = 300, 0.05
 
 
@@ -273,8 +274,7 @@ def rechoose(scores: Path, weights: Path) -> InjectionClassifier:
     model = InjectionClassifier.load(weights)
     # `choose` names each file after its l2 (`.l2-5e-07.npz`); only printed here.
     l2 = float(scores.stem.rsplit("l2-", 1)[-1]) if "l2-" in scores.stem else 0.0
-    choice = best_point(p, y, training_rule(), n_short=n_short, l2=l2)
-    return _calibrated(replace(model, threshold=choice.threshold, confirm_at=choice.confirm_at))
+    return _operated(model, best_point(p, y, training_rule(), n_short=n_short, l2=l2))
 
 
 def training_rule() -> Rule:
@@ -309,12 +309,21 @@ def train() -> InjectionClassifier:
     threshold from the `CALIBRATION` splits."""
     short, long, cut = training_data()
     choice = choose(short, long, cut, training_rule())
-    model = fit(short.plus(cut), l2=choice.l2)
-    return _calibrated(replace(model, threshold=choice.threshold, confirm_at=choice.confirm_at))
+    return _operated(fit(short.plus(cut), l2=choice.l2), choice)
 
 
-def _calibrated(model: InjectionClassifier) -> InjectionClassifier:
-    return calibrated(model, [e for name in CALIBRATION for e in load_split(name)])
+def _operated(model: InjectionClassifier, choice: Choice) -> InjectionClassifier:
+    """`model` at the cross-validated `choice`, its threshold for messages scored whole
+    then set on `CALIBRATION` (`calibrated` keeps `choice.threshold` for pieces, so any
+    `piece_threshold` the weights carry from an earlier choice is dropped)."""
+    chosen = replace(
+        model,
+        threshold=choice.threshold,
+        piece_threshold=None,
+        confirm_at=choice.confirm_at,
+        long_confirm_at=LONG_CONFIRM_AT,
+    )
+    return calibrated(chosen, [e for name in CALIBRATION for e in load_split(name)])
 
 
 def main(argv: list[str] | None = None) -> None:
