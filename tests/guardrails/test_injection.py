@@ -232,6 +232,15 @@ def test_both_tiers_on_the_calibration_splits() -> None:
     _bounded(*CALIBRATION, tpr=0.96, fpr=0.006)
 
 
+def test_both_tiers_on_the_twenty_second_and_twenty_third_fresh_splits() -> None:
+    """The shipped classifier on 200 families written blind, neither trained on nor used
+    to set the threshold. A regression bound, not the bar: the single look (tenth
+    session, fe59e0f) measured 94.9 % TPR (3,909 of 4,120) at 0.53 % FPR (22 of 4,120;
+    1.1 % on `test_fresh22`, 0.0 % on `test_fresh23`); the issue asks 97 % at <= 1 %
+    (BENCHMARKS.md, issue 10)."""
+    _bounded("test_fresh22", "test_fresh23", tpr=0.93, fpr=0.008)
+
+
 def _bounded(*splits: str, tpr: float, fpr: float) -> None:
     """Both tiers' TPR and FPR over every message of `splits` together."""
     guard = InjectionGuard()
@@ -251,12 +260,12 @@ def test_held_out_messages_inside_long_benign_text() -> None:
     Regression bounds, not a bar met: the shipped model (tenth session) blocks 247 of
     480 padded attacks (51.5 %) and 3 of 600 padded benign messages (0.5 %) here (240
     if a long message's fast-tier flag needed p >= 0.03, `operating.LONG_CONFIRM_AT`);
-    the ninth session's 246 and 4 (its first retraining 239 and 6); the eighth session's 259 (54.0 %) and 15 (2.5 %); the
-    seventh's 251 (52.3 %) and 25 (4.2 %), its first change 271 (56.5 %) and 30 (5.0 %);
-    the sixth session's model 299 (62.3 %) and 87 (14.5 %), the fifth's 65.8 % and
-    12.0 %. The retrainings have moved
-    along one trade, fewer padded benign messages blocked for fewer padded attacks.
-    Padded attacks are not caught as reliably as short ones (BENCHMARKS.md, issue 10)."""
+    the ninth session's 246 and 4 (its first retraining 239 and 6); the eighth session's
+    259 (54.0 %) and 15 (2.5 %); the seventh's 251 (52.3 %) and 25 (4.2 %), its first
+    change 271 (56.5 %) and 30 (5.0 %); the sixth session's model 299 (62.3 %) and 87
+    (14.5 %), the fifth's 65.8 % and 12.0 %. The retrainings have moved along one trade,
+    fewer padded benign messages blocked for fewer padded attacks. Padded attacks are
+    not caught as reliably as short ones (BENCHMARKS.md, issue 10)."""
     import random
 
     examples = load_split("test")
