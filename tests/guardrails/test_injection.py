@@ -145,11 +145,15 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh24": "6966d021c326ff53c1cb0110743e201c88eb6b7f8a6587fa048e8d5f1f388acf",
     "test_fresh25": "496524939a66e2524058984c60873ac1e15318982a2d10856397d11d0a2a742c",
     "test_fresh26": "42dba99688dc08f948e2cd0e24168408051d5f287b817bc3d7934bbdb4262f93",
+    "test_fresh27": "d8681664ec70bc2a563fe492c5cffdd7133433d4492e372d506d16722eb4ef33",
+    "test_fresh28": "cb289fa01fe969de92300aaaee7758c98643dce46b51969fbf0e2280592ab6aa",
+    "test_fresh29": "645e78d7720d512a3132c7af73b1fe91014bd1a6431c97320b3738edabd436eb",
+    "test_fresh30": "4bb6bb431b6de6865910a3c6b5f9977dda6830462534b2aa2ff818cc04c6be6f",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
 session; `test_fresh6`-`9`: once each, eighth session) or, for `test_fresh10` to
-`test_fresh26`, as generated before any model scored them (PROVENANCE.md)."""
+`test_fresh30`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
