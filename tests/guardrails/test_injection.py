@@ -236,6 +236,15 @@ def test_both_tiers_on_the_calibration_splits() -> None:
     _bounded(*CALIBRATION, tpr=0.96, fpr=0.006)
 
 
+def test_both_tiers_on_the_twenty_eighth_and_twenty_ninth_fresh_splits() -> None:
+    """The shipped classifier on 200 families written blind, neither trained on nor used
+    to set the threshold. A regression bound, not the bar: the single look (tenth
+    session, 771b7f2) measured 96.8 % TPR (3,989 of 4,120) at 0.36 % FPR (15 of 4,120;
+    `test_fresh28` 96.4 % at 0.5 %, `test_fresh29` 97.3 % at 0.2 %); the issue asks
+    97 % at <= 1 % (BENCHMARKS.md, issue 10)."""
+    _bounded("test_fresh28", "test_fresh29", tpr=0.95, fpr=0.006)
+
+
 def _bounded(*splits: str, tpr: float, fpr: float) -> None:
     """Both tiers' TPR and FPR over every message of `splits` together."""
     guard = InjectionGuard()
