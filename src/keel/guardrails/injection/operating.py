@@ -47,8 +47,8 @@ CAP_FPR = 0.01
 """Out-of-fold false-positive ceiling over every benign message."""
 LONG_CONFIRM_AT = 0.0
 """`InjectionClassifier.long_confirm_at`: a fast-tier flag on a message scored in pieces
-blocks unless the classifier is at least this sure it is benign; 0.0, every such flag
-blocks. Measured on the tenth session's model (BENCHMARKS.md, issue 10): at 0.03 the
+blocks when the classifier's probability reaches this bar; 0.0, every such flag
+blocks. Measured on the tenth session's first model (fe59e0f; BENCHMARKS.md): at 0.03 the
 flags alone block 3 of the 8,240 benign messages of `test_fresh18`-`21` instead of 6 (no
 attack there is caught only by them), so the threshold may go lower, +0.25 points of
 TPR; but of 58 attacks padded inside a repeated complaint that the guard still blocks,
