@@ -102,12 +102,18 @@ def operating_point(
     `long_confirm_at` for messages scored in pieces): confirmed fast-tier flags are caught
     and use their part of each budget; the threshold is the higher of the two budgets'
     (`TARGET_FPR` over blind-written families, `CAP_FPR` over all)."""
-    confirmed = rule.flagged & (p >= np.where(rule.whole, confirm_at, long_confirm_at))
+    confirmed = _confirmed(p, rule, confirm_at, long_confirm_at)
     b = rule.blind
     threshold = max(
         _threshold(p[b], y[b], confirmed[b], TARGET_FPR), _threshold(p, y, confirmed, CAP_FPR)
     )
     return threshold, confirmed | (p >= threshold)
+
+
+def _confirmed(p: Any, rule: Rule, confirm_at: float, long_confirm_at: float) -> Any:
+    """The fast-tier flags the classifier confirms, as `InjectionClassifier.confirms` decides
+    one message: `confirm_at` where it is scored whole, `long_confirm_at` in pieces."""
+    return rule.flagged & (p >= np.where(rule.whole, confirm_at, long_confirm_at))
 
 
 def _threshold(p: Any, y: Any, confirmed: Any, fpr: float) -> float:
@@ -160,7 +166,7 @@ def calibrated(model: InjectionClassifier, examples: list[Example]) -> Injection
     rule = rule_of(examples, {str(e["family"]) for e in examples}, scores)
     w = rule.whole
     pieced = model.threshold if model.piece_threshold is None else model.piece_threshold
-    confirmed = rule.flagged & (p >= np.where(w, model.confirm_at, model.long_confirm_at))
+    confirmed = _confirmed(p, rule, model.confirm_at, model.long_confirm_at)
     fixed = confirmed | (~w & (p >= pieced))  # blocked whatever the threshold for whole ones
     threshold = _threshold(np.where(w, p, -1.0), y, fixed, TARGET_FPR)  # pieces never meet it
     caught = fixed | (w & (p >= threshold))
