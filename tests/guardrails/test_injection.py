@@ -149,11 +149,16 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh28": "cb289fa01fe969de92300aaaee7758c98643dce46b51969fbf0e2280592ab6aa",
     "test_fresh29": "645e78d7720d512a3132c7af73b1fe91014bd1a6431c97320b3738edabd436eb",
     "test_fresh30": "4bb6bb431b6de6865910a3c6b5f9977dda6830462534b2aa2ff818cc04c6be6f",
+    "test_fresh31": "cd9d1d82157747bc000e448f596877b8481288945055a108ba67770886312464",
+    "test_fresh32": "0bbe71c04d705dd2811921dc00cf1e1b5c5afc5dae9f8d8e1165ed80aeac82f2",
+    "test_fresh33": "c40378c49e155fedcc42bb26ef11e786afedd7da1ebbcde1ef8bdfa3558adbfb",
+    "test_fresh34": "19be956e415c6cfdd90ca49982a62465a198603042b5759e1e71c8ffcddda97f",
+    "test_fresh35": "f16918cdfb2cb9fe91c19d926a35a9921e714c598933405f004d57ad4ea68d70",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
 session; `test_fresh6`-`9`: once each, eighth session) or, for `test_fresh10` to
-`test_fresh30`, as generated before any model scored them (PROVENANCE.md)."""
+`test_fresh35`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
