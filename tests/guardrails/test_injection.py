@@ -154,11 +154,17 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh33": "c40378c49e155fedcc42bb26ef11e786afedd7da1ebbcde1ef8bdfa3558adbfb",
     "test_fresh34": "19be956e415c6cfdd90ca49982a62465a198603042b5759e1e71c8ffcddda97f",
     "test_fresh35": "f16918cdfb2cb9fe91c19d926a35a9921e714c598933405f004d57ad4ea68d70",
+    "test_fresh36": "002b3fbed6ea78ae9cf9adfe409cc3db0be7d2c68d964437ebf0d658c8068be1",
+    "test_fresh37": "47d47468dec4b85d6c4530612b4a5dfa12aaf705e97eb317158deba2e309af70",
+    "test_fresh38": "ceef75f293752bbf1661db2c1fe89763ae2ba64c2943cf6597650eb328435126",
+    "test_fresh39": "5e02ba182abdc2790e6ac1e7c5f97b5325ea33099dc7ef174b17ea5c36d314b8",
+    "test_fresh40": "099b8f7ef1b49f4e683a16f25cf0a980bb33044b32e590d5353eb58aaffed5f1",
+    "test_fresh41": "523fd66c8c7043a7c8d8373c5c0d88bb375310eee770c4ce8f85a3d5b50ac5c8",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
 session; `test_fresh6`-`9`: once each, eighth session) or, for `test_fresh10` to
-`test_fresh35`, as generated before any model scored them (PROVENANCE.md)."""
+`test_fresh41`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
