@@ -239,21 +239,12 @@ async def test_both_tiers_on_the_held_out_split() -> None:
 def test_both_tiers_on_the_calibration_splits() -> None:
     """The shipped classifier on the 400 families written blind that set its threshold
     (`training.CALIBRATION`): never trained on, so a regression bound on unseen kinds of
-    message, though not a blind measure (the threshold was chosen on them). At it (tenth
-    session, `test_fresh24`-`27`): 96.9 % TPR at 0.50 % FPR over all four, 0.00-0.83 %
-    FPR split by split; one split's benign block rate at a threshold can be 4-6 times
-    another's. The issue asks 97 % at <= 1 % on unseen families (BENCHMARKS.md,
+    message, though not a blind measure (the threshold was chosen on them). At it
+    (eleventh session, `test_fresh31`-`34`): 98.5 % TPR at 0.50 % FPR over all four,
+    0.24-0.73 % FPR split by split; one split's benign block rate at a threshold can be
+    several times another's. The issue asks 97 % at <= 1 % on unseen families (BENCHMARKS.md,
     issue 10)."""
-    _bounded(*CALIBRATION, tpr=0.96, fpr=0.006)
-
-
-def test_both_tiers_on_the_twenty_eighth_and_twenty_ninth_fresh_splits() -> None:
-    """The shipped classifier on 200 families written blind, neither trained on nor used
-    to set the threshold. A regression bound, not the bar: the single look (tenth
-    session, 771b7f2) measured 96.8 % TPR (3,989 of 4,120) at 0.36 % FPR (15 of 4,120;
-    `test_fresh28` 96.4 % at 0.5 %, `test_fresh29` 97.3 % at 0.2 %); the issue asks
-    97 % at <= 1 % (BENCHMARKS.md, issue 10)."""
-    _bounded("test_fresh28", "test_fresh29", tpr=0.95, fpr=0.006)
+    _bounded(*CALIBRATION, tpr=0.975, fpr=0.006)
 
 
 def _bounded(*splits: str, tpr: float, fpr: float) -> None:
