@@ -247,6 +247,15 @@ def test_both_tiers_on_the_calibration_splits() -> None:
     _bounded(*CALIBRATION, tpr=0.965, fpr=0.006)
 
 
+def test_both_tiers_on_the_fortieth_and_forty_first_fresh_splits() -> None:
+    """The shipped classifier on 200 families written blind, neither trained on nor used
+    to set the threshold. A regression bound, not the bar: the single look (eleventh
+    session, 91ebef0) measured 96.8 % TPR (3,990 of 4,120) at 0.46 % FPR (19 of 4,120;
+    `test_fresh40` 95.9 % at 0.34 %, `test_fresh41` 97.8 % at 0.58 %); the issue asks
+    97 % at <= 1 % (BENCHMARKS.md, issue 10)."""
+    _bounded("test_fresh40", "test_fresh41", tpr=0.96, fpr=0.006)
+
+
 def _bounded(*splits: str, tpr: float, fpr: float) -> None:
     """Both tiers' TPR and FPR over every message of `splits` together."""
     guard = InjectionGuard()
