@@ -318,10 +318,10 @@ In session 9 `test_fresh9`, `11`, `12` and `14`-`17` set a first threshold and
 the threshold and `test_fresh13` (never scored before) measured it. `test_fresh18` to
 `30` were written in session 10: `18`-`21` set the threshold and `22` and `23` measured
 it; then the thirteenth to twenty-third were trained on, `24`-`27` set the threshold,
-`28` and `29` measured it, and `30` was left unscored. `test_fresh31` to `35` were
-written in session 11: the twenty-fourth to twenty-ninth are trained on, `31`-`34` set
-the threshold, and `30` and `35` measure it; `36` to `41` were written for the change
-after it. Which split was looked at when, and by which model: PROVENANCE.md."""
+`28` and `29` measured it, and `30` was left unscored. `test_fresh31` to `41` were
+written in session 11: the twenty-fourth to twenty-ninth were trained on, `31`-`34` set
+a threshold that `30` and `35` measured; then `30`-`39` set it again and `40` and `41`
+measured that. Which split was looked at when, and by which model: PROVENANCE.md."""
 
 
 def blind_split(name: str) -> list[Example]:
