@@ -160,11 +160,19 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh39": "5e02ba182abdc2790e6ac1e7c5f97b5325ea33099dc7ef174b17ea5c36d314b8",
     "test_fresh40": "099b8f7ef1b49f4e683a16f25cf0a980bb33044b32e590d5353eb58aaffed5f1",
     "test_fresh41": "523fd66c8c7043a7c8d8373c5c0d88bb375310eee770c4ce8f85a3d5b50ac5c8",
+    "test_fresh42": "1dab0491826e3ebca582b470cdb08a05477e84c7ecc15a0ae16041568a4361dc",
+    "test_fresh43": "74872d5d0ec5f54e747095b9ef00b619b80d9b3e685d76f9116e83bf0b8d118f",
+    "test_fresh44": "85f62f8a9d93f9aa6fb84ce581a3c3155192796caa610a7f6870b12cf2f61b21",
+    "test_fresh45": "3496e13dc319c01f8f88b78b5ee378b9f769dd50efb97c65d5e45b07286c27df",
+    "test_fresh46": "b94d9a9f6c8f8fa2ff477ac06736b7a1f7e185260cbb2e20526074624e7de3db",
+    "test_fresh47": "651886d1e90f62a9390f773c82a00d36c9a30660f355bb08256570926b4208ee",
+    "test_fresh48": "cf2376fe6dc0a3a5d341c127e6d54650ee72a8b17106358a9887bdf48cbceb8d",
+    "test_fresh49": "40148c758176193e26a6766defd3a75820685bef7fab38ca3e0b5b3334f7d6d3",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
 session; `test_fresh6`-`9`: once each, eighth session) or, for `test_fresh10` to
-`test_fresh41`, as generated before any model scored them (PROVENANCE.md)."""
+`test_fresh49`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
