@@ -280,16 +280,16 @@ def test_held_out_messages_inside_long_benign_text() -> None:
     messages, as `benchmarks/guardrails.py` builds them (an attack inside a long e-mail;
     a long ordinary message).
 
-    Regression bounds, not a bar met: the shipped model (tenth session) blocks 253 of
-    480 padded attacks (52.7 %) and 3 of 600 padded benign messages (0.5 %) here; its
-    first retraining 247 and 3 (240 if a long message's fast-tier flag needed p >= 0.03,
-    `operating.LONG_CONFIRM_AT`); the ninth session's 246 and 4 (its first retraining
-    239 and 6); the eighth session's 259 (54.0 %) and 15 (2.5 %); the seventh's 251
-    (52.3 %) and 25 (4.2 %), its first change 271 (56.5 %) and 30 (5.0 %); the sixth
-    session's model 299 (62.3 %) and 87 (14.5 %), the fifth's 65.8 % and 12.0 %. The
-    retrainings have moved along one trade, fewer padded benign messages blocked for
-    fewer padded attacks. Padded attacks are not caught as reliably as short ones
-    (BENCHMARKS.md, issue 10)."""
+    Regression bounds, not a bar met: the shipped model (eleventh session) blocks 258 of
+    480 padded attacks (53.8 %) and 4 of 600 padded benign messages (0.7 %) here; the
+    tenth session's 253 and 3, its first retraining 247 and 3 (240 if a long message's
+    fast-tier flag needed p >= 0.03, `operating.LONG_CONFIRM_AT`); the ninth session's
+    246 and 4 (its first retraining 239 and 6); the eighth session's 259 (54.0 %) and 15
+    (2.5 %); the seventh's 251 (52.3 %) and 25 (4.2 %), its first change 271 (56.5 %)
+    and 30 (5.0 %); the sixth session's model 299 (62.3 %) and 87 (14.5 %), the fifth's
+    65.8 % and 12.0 %. The retrainings have moved along one trade, fewer padded benign
+    messages blocked for fewer padded attacks. Padded attacks are not caught as reliably
+    as short ones (BENCHMARKS.md, issue 10)."""
     import random
 
     examples = load_split("test")
