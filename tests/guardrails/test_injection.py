@@ -168,11 +168,19 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh47": "651886d1e90f62a9390f773c82a00d36c9a30660f355bb08256570926b4208ee",
     "test_fresh48": "cf2376fe6dc0a3a5d341c127e6d54650ee72a8b17106358a9887bdf48cbceb8d",
     "test_fresh49": "40148c758176193e26a6766defd3a75820685bef7fab38ca3e0b5b3334f7d6d3",
+    "test_fresh50": "3382ae56ba865cf58d84e0e5ecdffcbca5512c4c48a66d9a31047894da2606e2",
+    "test_fresh51": "68f60560cc1f230091c481d06b65d2f9ec30cf884293816b8acd8b9f7631aa76",
+    "test_fresh52": "937bb7b5ebe407572f22b0a34e7870abecbd2181b6aea1f59975974a9af5346b",
+    "test_fresh53": "e99e5ccc7e4877e0e6767bfcb67a5fc754052194b9d92e75ac82f2909263ea92",
+    "test_fresh54": "d892ecfb27484980277bdbc8034af2edc4c2ebec2d6c841055576e9901bedf51",
+    "test_fresh55": "ad77c7496f2f636f45f28db341e26b1b7fb3299e14d1f0ed29a403e310d63d47",
+    "test_fresh56": "14b13aa8338774e49ab54ae4e12f567e7c555f3850ff63ef8ef6f287d0afc55c",
+    "test_fresh57": "cb65d6c25c5392a3aaf2effe70754fa956706eb98cd5be901e34f74a69980852",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
 session; `test_fresh6`-`9`: once each, eighth session) or, for `test_fresh10` to
-`test_fresh49`, as generated before any model scored them (PROVENANCE.md)."""
+`test_fresh57`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
