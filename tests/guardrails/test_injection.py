@@ -176,11 +176,17 @@ BLIND_SPLIT_SHA256 = {
     "test_fresh55": "ad77c7496f2f636f45f28db341e26b1b7fb3299e14d1f0ed29a403e310d63d47",
     "test_fresh56": "14b13aa8338774e49ab54ae4e12f567e7c555f3850ff63ef8ef6f287d0afc55c",
     "test_fresh57": "cb65d6c25c5392a3aaf2effe70754fa956706eb98cd5be901e34f74a69980852",
+    "test_fresh58": "0888d4a7e1646c25d5a9ced01f7076d98b33dcf4750003015589ee8f5db3f4b4",
+    "test_fresh59": "3739ca71cb5395ab9199a87061e79e9f7827789b4dabe7507e82075293f1afa7",
+    "test_fresh60": "c8ec1020a32573803414472974f17d02b467d93f999373e10c077f3a5fc5c9f9",
+    "test_fresh61": "baf76e49e3a206f776ee7c55cc0088b94ab5567d1ebada783616c39cdbecc8e9",
+    "test_fresh62": "d739674b5011d37ed9de20da01b71a5407bb3c746d0c8014e24b41095113cbd9",
+    "test_fresh63": "86dba15f42798eedc88a1ec1b481cef0cbd9e3b0db0e6d6fb11eb37bd1ede6ed",
 }
 """Each blind split as first scored (`test_fresh`, `test_fresh2`: once each, fifth session;
 `test_fresh3`: once, sixth session; `test_fresh4`, `test_fresh5`: once each, seventh
 session; `test_fresh6`-`9`: once each, eighth session) or, for `test_fresh10` to
-`test_fresh57`, as generated before any model scored them (PROVENANCE.md)."""
+`test_fresh63`, as generated before any model scored them (PROVENANCE.md)."""
 
 
 def test_the_test_split_is_the_one_recorded_in_provenance() -> None:
