@@ -321,8 +321,9 @@ it; then the thirteenth to twenty-third were trained on, `24`-`27` set the thres
 `28` and `29` measured it, and `30` was left unscored. `test_fresh31` to `41` were
 written in session 11: the twenty-fourth to twenty-ninth were trained on, `31`-`34` set
 a threshold that `30` and `35` measured; then `30`-`39` set it again and `40` and `41`
-measured that; `42` to `49`, written last, are unscored. Which split was looked at
-when, and by which model: PROVENANCE.md."""
+measured that. In session 12 `30`-`41` were trained on, `42`-`47` set the threshold
+and `48`-`57` measured it; `58` to `63`, written last, are unscored. Which split was
+looked at when, and by which model: PROVENANCE.md."""
 
 
 def blind_split(name: str) -> list[Example]:
